@@ -1,0 +1,1 @@
+"""Persistence and the business rules; imports neither door (no starlette, strawberry, aiohttp)."""

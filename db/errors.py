@@ -1,0 +1,40 @@
+"""Transport-neutral errors raised by the service layer; each door maps them in one table."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose; `message` is safe to show."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, or credentials that match no active key."""
+
+
+class Forbidden(ServiceError):
+    """The caller is known but may not do this."""
+
+
+class NotFound(ServiceError):
+    """The object does not exist, or the caller may not know that it does."""
+
+
+class Invalid(ServiceError):
+    """The input breaks a rule; `field` names the offending input when there is one."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.reason = reason
+        self.field = field
+
+
+class Busy(ServiceError):
+    """The session is busy with another reply for longer than the caller may wait."""
+
+
+class ModelFailed(ServiceError):
+    """The AI model did not produce a reply; the user's message is kept."""

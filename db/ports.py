@@ -1,0 +1,126 @@
+"""What the service layer needs from the outside world, as interfaces it owns.
+
+`gateway.providers` implements `ModelRegistry`/`ModelClient`; the event broker starts
+in-process (`db.events`) and is replaced by PostgreSQL LISTEN/NOTIFY for scale-out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A snapshot of one model config: everything a provider needs to build a client."""
+
+    config_id: str
+    version: int
+    provider: str
+    model_name: str
+    model_version: str
+    parameters: Mapping[str, Any]
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One message of the model input."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDelta:
+    """A piece of a reply as the model produces it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    """A complete reply; `labels` are provider facts merged into the message metadata."""
+
+    content: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ModelError(Exception):
+    """A provider could not produce a reply. `str()` is safe to show to the caller."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = dict(details or {})
+
+
+class ModelClient(Protocol):
+    """A ready-to-use connection to one model, built from one `ModelSpec`."""
+
+    async def complete(self, turns: Sequence[ChatTurn]) -> ModelReply:
+        """Ask for a whole reply."""
+        ...
+
+    def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[ReplyDelta | ModelReply]:
+        """Yield deltas as they arrive, then exactly one `ModelReply` with the whole text."""
+        ...
+
+
+class ModelRegistry(Protocol):
+    """Builds and caches clients per config version; knows which providers exist."""
+
+    def providers(self) -> Collection[str]:
+        """Names accepted in a config's `provider` field."""
+        ...
+
+    def validate(self, spec: ModelSpec) -> None:
+        """Raise `db.errors.Invalid`, naming the field, if the spec cannot work."""
+        ...
+
+    def lease(self, spec: ModelSpec) -> AbstractAsyncContextManager[ModelClient]:
+        """A client for `spec`, kept open until the lease ends even if the config changes."""
+        ...
+
+
+class EventBroker(Protocol):
+    """Publish small events to topics; subscribers receive what is published after they join."""
+
+    async def publish(self, topic: str, event: Mapping[str, Any]) -> None: ...
+
+    def subscribe(self, topic: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+        """Join a topic; the iterator yields events until the context exits."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Business limits the doors do not decide."""
+
+    max_message_chars: int = 32_000
+    max_metadata_bytes: int = 16_384
+    max_history_messages: int = 50
+    max_history_tokens: int = 24_000
+    turn_wait_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The ports a service call may use; each door passes the one built at start-up."""
+
+    models: ModelRegistry
+    events: EventBroker
+    limits: Limits = Limits()

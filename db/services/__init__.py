@@ -1,0 +1,1 @@
+"""The business logic: one module per domain, verbs get/list/create/update/send."""

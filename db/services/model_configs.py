@@ -1,0 +1,194 @@
+"""AI model configurations: listing, creating, updating (which bumps the version)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from db.errors import Invalid, NotFound
+from db.identity import Caller
+from db.models import LogLevel, ModelConfig
+from db.ports import ModelRegistry, ModelSpec
+from db.services import logs
+from db.services.history import check_parameters
+from db.services.ids import is_uuid
+from db.services.logs import require_admin
+
+BUILTIN_ECHO = {"provider": "echo", "model_name": "echo", "model_version": "1"}
+# Parameters are shown to every user; a secret must live in the environment instead.
+SECRET_PARAMETER_NAMES = frozenset(
+    {"api_key", "apikey", "key", "secret", "password", "authorization", "token", "access_token"}
+)
+_TEXT_LIMITS = {
+    "provider": 50,
+    "model_name": 200,
+    "model_version": 100,
+    "base_url": 500,
+    "api_key_env": 200,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanges:
+    """Fields an update may set; None means 'leave as is'."""
+
+    model_name: str | None = None
+    model_version: str | None = None
+    parameters: Mapping[str, Any] | None = None
+    provider: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    is_default: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
+
+
+def spec_of(config: ModelConfig) -> ModelSpec:
+    """The immutable snapshot a provider builds its client from."""
+    return ModelSpec(
+        config_id=str(config.id),
+        version=config.version,
+        provider=config.provider,
+        model_name=config.model_name,
+        model_version=config.model_version,
+        parameters=dict(config.parameters or {}),
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
+    )
+
+
+async def list_all() -> list[ModelConfig]:
+    return list(await ModelConfig.all().order_by("created_at", "id"))
+
+
+async def get(*, config_id: str) -> ModelConfig:
+    config = await ModelConfig.get_or_none(id=config_id) if is_uuid(config_id) else None
+    if config is None:
+        raise NotFound("model config not found")
+    return config
+
+
+async def get_default() -> ModelConfig:
+    config = await ModelConfig.filter(is_default=True).order_by("created_at").first()
+    if config is None:
+        config = await ModelConfig.all().order_by("created_at").first()
+    if config is None:
+        raise NotFound("no model config exists; run `chat-gateway migrate`")
+    return config
+
+
+async def ensure_builtin() -> bool:
+    """Create the built-in `echo` config as the default when there is no config at all."""
+    async with in_transaction():
+        if await ModelConfig.exists():
+            return False
+        await ModelConfig.create(**BUILTIN_ECHO, parameters={}, is_default=True)
+    return True
+
+
+async def create(
+    *, caller: Caller, registry: ModelRegistry, values: ConfigChanges
+) -> ModelConfig:
+    """Add a config (admin); its provider must be one the registry knows."""
+    require_admin(caller, "create model configs")
+    fields = values.given()
+    for required in ("provider", "model_name", "model_version"):
+        if required not in fields:
+            raise Invalid("is required", field=required)
+    fields.setdefault("parameters", {})
+    _check_fields(fields)
+    config = ModelConfig(**{k: v for k, v in fields.items() if k != "is_default"})
+    _check_spec(registry, spec_of(config))
+    async with in_transaction():
+        if fields.get("is_default"):
+            await ModelConfig.filter(is_default=True).update(is_default=False)
+            config.is_default = True
+        await config.save()
+    await logs.record(
+        level=LogLevel.INFO,
+        event="model_config.created",
+        message=f"model config {config.model_name} ({config.provider}) created by {caller.name}",
+        actor_id=caller.user_id,
+        details={"config_id": str(config.id), "values": fields},
+    )
+    return config
+
+
+async def update(
+    *, caller: Caller, registry: ModelRegistry, config_id: str, changes: ConfigChanges
+) -> ModelConfig:
+    """Apply `changes` (admin) and bump the version so every process rebuilds its client."""
+    require_admin(caller, "update model configs")
+    fields = changes.given()
+    _check_fields(fields)
+    if fields.get("is_default") is False:
+        raise Invalid("cannot be false: make another config the default instead", field="is_default")
+    async with in_transaction():
+        config = await get(config_id=config_id)
+        before = {name: getattr(config, name) for name in fields}
+        for name, value in fields.items():
+            setattr(config, name, value)
+        _check_spec(registry, spec_of(config))
+        if fields.get("is_default"):
+            await ModelConfig.filter(is_default=True).exclude(id=config.id).update(is_default=False)
+        config.version += 1
+        await config.save()
+    changed = {name: {"from": before[name], "to": value} for name, value in fields.items()}
+    await logs.record(
+        level=LogLevel.INFO,
+        event="model_config.updated",
+        message=(
+            f"model config {config.model_name} updated by {caller.name} to version "
+            f"{config.version}: {', '.join(sorted(fields)) or 'no field'} changed"
+        ),
+        actor_id=caller.user_id,
+        details={"config_id": str(config.id), "version": config.version, "changes": changed},
+    )
+    return config
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    for name, limit in _TEXT_LIMITS.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Invalid("must be a string", field=name)
+        stripped = value.strip()
+        if name in ("provider", "model_name") and not stripped:
+            raise Invalid("must not be empty", field=name)
+        if len(stripped) > limit:
+            raise Invalid(f"must be at most {limit} characters", field=name)
+        fields[name] = stripped
+    if "parameters" in fields:
+        fields["parameters"] = _checked_parameters(fields["parameters"])
+    env_name = fields.get("api_key_env")
+    if env_name and not env_name.replace("_", "").isalnum():
+        raise Invalid("must be the NAME of an environment variable, not a key", field="api_key_env")
+
+
+def _checked_parameters(parameters: Any) -> dict[str, Any]:
+    if not isinstance(parameters, Mapping):
+        raise Invalid("must be a JSON object", field="parameters")
+    for name in parameters:
+        if str(name).lower().replace("-", "_") in SECRET_PARAMETER_NAMES:
+            raise Invalid(
+                f"{name!r} looks like a secret: put it in an environment variable and name "
+                "that variable in api_key_env",
+                field="parameters",
+            )
+    check_parameters(parameters)
+    return dict(parameters)
+
+
+def _check_spec(registry: ModelRegistry, spec: ModelSpec) -> None:
+    if spec.provider not in registry.providers():
+        known = ", ".join(sorted(registry.providers()))
+        raise Invalid(f"unknown provider {spec.provider!r}; known: {known}", field="provider")
+    registry.validate(spec)
+
+

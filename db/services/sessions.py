@@ -1,0 +1,64 @@
+"""Chat sessions: creating them and the ownership rule every session access goes through."""
+
+from __future__ import annotations
+
+from tortoise.expressions import Q
+
+from db.errors import Forbidden, NotFound
+from db.identity import Caller
+from db.models import ChatSession, LogLevel
+from db.services import logs, model_configs, users
+from db.services.ids import is_uuid
+
+
+def visible_to(caller: Caller) -> Q:
+    """The ownership rule as a query condition: admins see every session, users their own."""
+    return Q() if caller.is_admin else Q(user_id=caller.user_id)
+
+
+def acting_user_id(caller: Caller, user_id: str | None) -> str:
+    """The user a request acts for: the caller's own id, or any id for an admin."""
+    if user_id is None or user_id == caller.user_id:
+        return caller.user_id
+    if not caller.is_admin:
+        raise Forbidden("user_id must be your own id")
+    return user_id
+
+
+async def get(*, caller: Caller, session_id: str, owner_id: str | None = None) -> ChatSession:
+    """The session if the caller may see it (and it belongs to `owner_id` when given)."""
+    session = None
+    if is_uuid(session_id):
+        query = ChatSession.filter(visible_to(caller), id=session_id)
+        if owner_id is not None:
+            query = query.filter(user_id=owner_id)
+        session = await query.first()
+    if session is None:
+        raise NotFound("session not found")
+    return session
+
+
+async def create(
+    *, caller: Caller, user_id: str | None = None, model_config_id: str | None = None
+) -> ChatSession:
+    """Open a session for the acting user with the given config, or the default one."""
+    owner_id = acting_user_id(caller, user_id)
+    if owner_id != caller.user_id:
+        await users.get(user_id=owner_id)
+    if model_config_id is None:
+        config = await model_configs.get_default()
+    else:
+        config = await model_configs.get(config_id=model_config_id)
+    session = await ChatSession.create(user_id=owner_id, model_config_id=config.id)
+    await logs.record(
+        level=LogLevel.INFO,
+        event="session.created",
+        message=f"session created by {caller.name} with model {config.model_name}",
+        actor_id=caller.user_id,
+        details={
+            "session_id": str(session.id),
+            "user_id": owner_id,
+            "model_config_id": str(config.id),
+        },
+    )
+    return session

@@ -1,0 +1,97 @@
+"""One reply at a time per session, across every process sharing the database.
+
+A turn holds a lease written into the session row by a conditional UPDATE, which works
+the same on SQLite and PostgreSQL and needs no connection held open while the model
+thinks. A heartbeat extends the lease; a crashed process's lease simply expires.
+Waiters of one process queue on an asyncio.Lock so only one of them polls the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from db.errors import Busy
+from db.models import ChatSession
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)
+_local_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def exclusive(session_id: str, *, wait_seconds: float) -> AsyncIterator[None]:
+    """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`."""
+    lock = _local_locks.get(session_id)
+    if lock is None:
+        lock = _local_locks[session_id] = asyncio.Lock()
+    token = uuid.uuid4().hex
+    try:
+        async with asyncio.timeout(wait_seconds):
+            await lock.acquire()
+            try:
+                await _acquire(session_id, token)
+            except BaseException:
+                lock.release()
+                raise
+    except TimeoutError:
+        raise Busy("the session is busy with another reply; retry later") from None
+    heartbeat = asyncio.create_task(_keep_alive(session_id, token))
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with suppress(asyncio.CancelledError):
+            await heartbeat
+        # Shielded: a cancelled turn must still give the session back.
+        await asyncio.shield(_release(session_id, token))
+        lock.release()
+
+
+async def _try_acquire(session_id: str, token: str) -> bool:
+    now = datetime.now(UTC)
+    taken = await ChatSession.filter(
+        Q(id=session_id) & (Q(turn_token__isnull=True) | Q(turn_expires_at__lt=now))
+    ).update(turn_token=token, turn_expires_at=now + LEASE)
+    return taken == 1
+
+
+async def _acquire(session_id: str, token: str) -> None:
+    delay = 0.005
+    while not await _try_acquire(session_id, token):
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+
+
+async def _keep_alive(session_id: str, token: str) -> None:
+    while True:
+        await asyncio.sleep(LEASE.total_seconds() / 3)
+        try:
+            kept = await ChatSession.filter(id=session_id, turn_token=token).update(
+                turn_expires_at=datetime.now(UTC) + LEASE
+            )
+        except Exception:
+            logger.exception("could not extend the turn lease of session %s", session_id)
+            continue
+        if not kept:
+            logger.warning("turn lease of session %s was lost", session_id)
+            return
+
+
+async def _release(session_id: str, token: str) -> None:
+    try:
+        await ChatSession.filter(id=session_id, turn_token=token).update(
+            turn_token=None, turn_expires_at=None
+        )
+    except Exception:
+        # The lease expires by itself; the next turn only waits a little longer.
+        logger.exception("could not release the turn lease of session %s", session_id)

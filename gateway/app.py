@@ -1,0 +1,83 @@
+"""create_app(): routes, middleware, the exception table and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+from tortoise.contrib.starlette import RegisterTortoise
+
+from db.events import InProcessBroker
+from db.ports import EventBroker, Limits, Runtime
+from gateway import rest
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.log_config import configure_logging
+from gateway.middleware import BodyLimit
+from gateway.providers import ProviderRegistry, default_registry
+from gateway.settings import Settings, get_settings
+
+
+async def health(request: Request) -> JSONResponse:
+    """Liveness: the process answers (no authentication, no database)."""
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    models: ProviderRegistry | None = None,
+    events: EventBroker | None = None,
+) -> Starlette:
+    """The ASGI application; `models` and `events` let tests plug in their own ports."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    registry = models or default_registry()
+    runtime = Runtime(
+        models=registry,
+        events=events or InProcessBroker(),
+        limits=Limits(
+            max_message_chars=settings.max_message_chars,
+            max_history_messages=settings.max_history_messages,
+            max_history_tokens=settings.max_history_tokens,
+            turn_wait_seconds=settings.turn_wait_seconds,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.prepare_storage()
+        async with RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True):
+            try:
+                yield
+            finally:
+                await registry.aclose()
+
+    routes: list[BaseRoute] = [
+        *rest.routes(),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            )
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,30 @@
+"""The /api/v1 door: the six routes of the original design and their OpenAPI document."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.rest import logs, messages, model_configs, sessions
+from gateway.rest.envelope import EnvelopeResponse
+from gateway.rest.openapi import document
+from gateway.rest.routing import Endpoint
+
+PREFIX = "/api/v1"
+ENDPOINTS: list[Endpoint] = [
+    *sessions.ENDPOINTS,
+    *messages.ENDPOINTS,
+    *model_configs.ENDPOINTS,
+    *logs.ENDPOINTS,
+]
+
+
+async def openapi_json(request: Request) -> Response:
+    return EnvelopeResponse(document(ENDPOINTS, prefix=PREFIX))
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = [endpoint.route(PREFIX) for endpoint in ENDPOINTS]
+    table.append(Route(PREFIX + "/openapi.json", openapi_json, methods=["GET"]))
+    return table

@@ -1,0 +1,90 @@
+"""1.2 Session history, 2.1 send a message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from db.errors import Invalid
+from db.identity import Caller
+from db.services import messages
+from db.services.pagination import PageRequest
+from gateway.rest.requests import iso, json_body, path_param, query, renamed
+from gateway.rest.routing import Endpoint, runtime_of
+from gateway.rest.schemas import MessageHistory, PageQuery, SendMessageBody, SendResult
+from gateway.rest.shapes import message_out
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+async def list_messages(request: Request, caller: Caller) -> dict[str, Any]:
+    params = query(request, PageQuery)
+    page = await messages.list_page(
+        caller=caller,
+        session_id=path_param(request, "session_id"),
+        page=PageRequest(page_size=params.page_size, page_num=params.page_num),
+    )
+    return {"messages": [message_out(message) for message in page.messages], "total": page.total}
+
+
+async def send_message(request: Request, caller: Caller) -> dict[str, Any]:
+    body = await json_body(request, SendMessageBody)
+    header_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if header_key is not None and body.client_message_id not in (None, header_key):
+        raise Invalid(f"differs from the {IDEMPOTENCY_HEADER} header", field="client_message_id")
+    key_name = IDEMPOTENCY_HEADER if header_key is not None else "client_message_id"
+    with renamed({"content": "message", "client_message_id": key_name}):
+        result = await messages.send(
+            runtime=runtime_of(request),
+            caller=caller,
+            session_id=path_param(request, "session_id"),
+            user_id=body.user_id,
+            content=body.message,
+            metadata=body.metadata,
+            client_message_id=header_key if header_key is not None else body.client_message_id,
+        )
+    return {
+        "user_message": {
+            "message_id": str(result.user_message.id),
+            "created_time": iso(result.user_message.created_at),
+        },
+        "ai_message": {
+            "message_id": str(result.ai_message.id),
+            "content": result.ai_message.content,
+            "created_time": iso(result.ai_message.created_at),
+            "metadata": result.ai_message.metadata,
+        },
+    }
+
+
+_IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        "Retry key: a repeat with the same key and body returns the original result and "
+        "stores nothing new; after a model failure it re-asks the model."
+    ),
+    "schema": {"type": "string", "maxLength": messages.MAX_CLIENT_MESSAGE_ID_CHARS},
+}
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/sessions/{session_id}/messages",
+        list_messages,
+        summary="A page of the session's messages, oldest first",
+        query=PageQuery,
+        response=MessageHistory,
+    ),
+    Endpoint(
+        "POST",
+        "/sessions/{session_id}/messages",
+        send_message,
+        summary="Send a user message and get the AI reply",
+        body=SendMessageBody,
+        response=SendResult,
+        header_parameters=(_IDEMPOTENCY_PARAMETER,),
+    ),
+]

@@ -1,0 +1,59 @@
+"""3.1 List model configs, 3.2 update one (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from db.errors import Invalid
+from db.identity import Caller
+from db.services import model_configs
+from gateway.rest.requests import iso, json_body, path_param
+from gateway.rest.routing import Endpoint, runtime_of
+from gateway.rest.schemas import ModelConfigList, ModelConfigUpdated, UpdateModelConfigBody
+from gateway.rest.shapes import model_config_out
+
+
+async def list_model_configs(request: Request, caller: Caller) -> dict[str, Any]:
+    configs = await model_configs.list_all()
+    return {"models": [model_config_out(config) for config in configs]}
+
+
+async def update_model_config(request: Request, caller: Caller) -> dict[str, Any]:
+    body = await json_body(request, UpdateModelConfigBody)
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise Invalid("name at least one field to change", field="body")
+    config = await model_configs.update(
+        caller=caller,
+        registry=runtime_of(request).models,
+        config_id=path_param(request, "config_id"),
+        changes=model_configs.ConfigChanges(**changes),
+    )
+    return {
+        "config_id": str(config.id),
+        "updated_time": iso(config.updated_at),
+        "version": config.version,
+    }
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/model-configs",
+        list_model_configs,
+        summary="List the available model configs (never a secret)",
+        response=ModelConfigList,
+        errors=(401, 500),
+    ),
+    Endpoint(
+        "PUT",
+        "/model-configs/{config_id}",
+        update_model_config,
+        summary="Update a model config; the next reply in every process uses the new values",
+        body=UpdateModelConfigBody,
+        response=ModelConfigUpdated,
+        admin_only=True,
+    ),
+]

@@ -1,0 +1,93 @@
+"""The OpenAPI 3.1 document of /api/v1, generated from the endpoint declarations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from gateway.rest.routing import Endpoint
+from gateway.rest.schemas import ErrorEnvelope
+
+_REF = "#/components/schemas/{model}"
+_ERROR_MEANING = {
+    400: "bad parameters (the message names the field)",
+    401: "no or unknown API key",
+    403: "the caller may not do this",
+    404: "not found (or not the caller's)",
+    405: "method not allowed",
+    500: "internal error or AI model failure",
+}
+
+
+def document(endpoints: list[Endpoint], *, prefix: str) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = [(ErrorEnvelope, "serialization")]
+    for endpoint in endpoints:
+        models.append((endpoint.response, "serialization"))
+        if endpoint.body is not None:
+            models.append((endpoint.body, "validation"))
+    refs, definitions = models_json_schema(models, ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation = _operation(endpoint, refs)
+        paths.setdefault(prefix + endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ai-chat-gateway REST compatibility layer",
+            "version": "1",
+            "description": "Every body is an envelope: {code, data} or {code, message, data: null}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema()
+        for name, prop in schema["properties"].items():
+            prop = {key: value for key, value in prop.items() if key != "title"}
+            parameters.append({"name": name, "in": "query", "required": False, "schema": prop})
+    parameters.extend(endpoint.header_parameters)
+    success = {
+        "type": "object",
+        "required": ["code", "data"],
+        "properties": {"code": {"const": 200}, "data": refs[(endpoint.response, "serialization")]},
+    }
+    responses: dict[str, Any] = {
+        "200": {"description": "success", "content": {"application/json": {"schema": success}}}
+    }
+    error_ref = refs[(ErrorEnvelope, "serialization")]
+    for status in endpoint.errors:
+        responses[str(status)] = {
+            "description": _ERROR_MEANING[status],
+            "content": {"application/json": {"schema": error_ref}},
+        }
+    responses.update(endpoint.extra_responses)
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": endpoint.handler.__name__,
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if endpoint.admin_only:
+        operation["description"] = "Admins only (403 for other users)."
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": refs[(endpoint.body, "validation")]}
+            },
+        }
+    return operation

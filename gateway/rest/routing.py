@@ -1,0 +1,50 @@
+"""Endpoints declared once: the route table and the OpenAPI document both read them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db.identity import Caller
+from db.ports import Runtime
+from gateway.auth import authenticate
+from gateway.rest.envelope import ok
+
+Handler = Callable[[Request, Caller], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    response: type[BaseModel]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    admin_only: bool = False
+    errors: tuple[int, ...] = (400, 401, 403, 404, 500)
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+    header_parameters: tuple[dict[str, Any], ...] = ()
+
+    def route(self, prefix: str) -> Route:
+        handler = self.handler
+
+        async def endpoint(request: Request) -> Response:
+            caller = await authenticate(request.headers, source=f"{request.method} {request.url.path}")
+            data = await handler(request, caller)
+            return data if isinstance(data, Response) else ok(data)
+
+        endpoint.__name__ = handler.__name__
+        return Route(prefix + self.path, endpoint, methods=[self.method])
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

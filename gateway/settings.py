@@ -1,0 +1,113 @@
+"""Every setting of the service, read once from the environment (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from db.config import database_dialect, normalise_database_url, tortoise_config
+
+DEFAULT_DATABASE_URL = "sqlite://data/gateway.sqlite3"
+
+
+class SettingsError(Exception):
+    """A setting has a value the service cannot run with."""
+
+
+class Settings(BaseSettings):
+    """The service's configuration; field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    access_log: bool = False
+    # A message is refused above this many characters; a request body above this many bytes.
+    max_message_chars: int = Field(32_000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Create a first admin (and print its key once) when the database has no user at all.
+    bootstrap_admin: bool = True
+    migrate_on_start: bool = True
+    graphql_ide: bool = True
+    graphql_introspection: bool = True
+    graphql_max_depth: int = Field(12, ge=2)
+    graphql_max_aliases: int = Field(30, ge=1)
+    graphql_max_tokens: int = Field(2_000, ge=50)
+    # How long a send waits for the session's previous turn to finish.
+    turn_wait_seconds: float = Field(300.0, gt=0)
+    max_history_messages: int = Field(50, ge=1)
+    max_history_tokens: int = Field(24_000, ge=100)
+    provider_connect_timeout: float = Field(10.0, gt=0)
+    provider_read_timeout: float = Field(60.0, gt=0)
+    provider_total_timeout: float = Field(180.0, gt=0)
+    provider_max_retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        url = normalise_database_url(value)
+        database_dialect(url)  # raises ValueError for an unsupported scheme
+        return url
+
+    @property
+    def dialect(self) -> str:
+        return database_dialect(self.database_url)
+
+    @property
+    def tortoise(self) -> dict[str, Any]:
+        return tortoise_config(self.database_url)
+
+    def prepare_storage(self) -> None:
+        """Create the folder of a SQLite file so a fresh checkout starts without setup."""
+        if self.dialect == "sqlite":
+            path = self.database_url.split("://", 1)[1].split("?", 1)[0]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into one readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
+
+
+def __getattr__(name: str) -> Any:
+    # aerich reads `tool.aerich.tortoise_orm = "gateway.settings.TORTOISE_ORM"`; building
+    # it lazily keeps importing this module free of side effects.
+    if name == "TORTOISE_ORM":
+        return get_settings().tortoise
+    raise AttributeError(name)
