@@ -27,7 +27,9 @@ async def upgrade(database_url: str) -> list[str]:
     """Apply every pending migration of the URL's dialect; returns the files applied."""
     dialect = database_dialect(database_url)
     command = Command(
-        tortoise_config=tortoise_config(database_url), app=APP_LABEL, location=str(location(dialect))
+        tortoise_config=tortoise_config(database_url),
+        app=APP_LABEL,
+        location=str(location(dialect)),
     )
     async with command:
         return await command.upgrade(run_in_transaction=True)
@@ -59,14 +61,17 @@ async def pending_changes(database_url: str) -> str:
             generated = await command.migrate("check", no_input=True, offline=True)
             if not generated:
                 return ""
-            return Path(copy, APP_LABEL, generated).read_text(encoding="utf-8")
+            # A developer check on a small local file: blocking the loop here is harmless.
+            return Path(copy, APP_LABEL, generated).read_text(encoding="utf-8")  # noqa: ASYNC240
 
 
 async def make(database_url: str, *, name: str) -> str | None:
     """Generate the next migration for the URL's dialect from the model changes."""
     dialect = database_dialect(database_url)
     command = Command(
-        tortoise_config=tortoise_config(database_url), app=APP_LABEL, location=str(location(dialect))
+        tortoise_config=tortoise_config(database_url),
+        app=APP_LABEL,
+        location=str(location(dialect)),
     )
     folder = location(dialect) / APP_LABEL
     if not folder.exists() or not any(folder.glob("*.py")):

@@ -160,8 +160,12 @@ def user_list() -> None:
 
     async def task() -> list[dict[str, str]]:
         return [
-            {"user_id": str(u.id), "name": u.name, "role": str(u.role),
-             "created_at": u.created_at.isoformat()}
+            {
+                "user_id": str(u.id),
+                "name": u.name,
+                "role": str(u.role),
+                "created_at": u.created_at.isoformat(),
+            }
             for u in await users.list_all()
         ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,6 +61,7 @@ class BodyLimit:
         return f"request body exceeds {self.max_bytes} bytes"
 
     async def _refuse(self, scope: Scope, send: Send, reason: str) -> None:
+        body: dict[str, Any]
         if scope["path"].startswith("/graphql"):
             status = 413
             body = {"errors": [{"message": reason, "extensions": {"code": "BAD_USER_INPUT"}}]}

@@ -52,8 +52,9 @@ async def model_input(
         if turns and cost > budget:
             break
         budget -= cost
-        role = "user" if kind == MessageType.USER else "assistant"
-        turns.append(ChatTurn(role=role, content=content))
+        turns.append(
+            ChatTurn(role="user" if kind == MessageType.USER else "assistant", content=content)
+        )
     turns.reverse()
     if system_prompt:
         turns.insert(0, ChatTurn(role="system", content=system_prompt))

@@ -69,7 +69,5 @@ async def list_page(
     if end_time is not None:
         query = query.filter(created_at__lte=end_time)
     total = await query.count()
-    entries = (
-        await query.order_by("-created_at", "-id").offset(page.offset).limit(page.page_size)
-    )
+    entries = await query.order_by("-created_at", "-id").offset(page.offset).limit(page.page_size)
     return LogPage(entries=list(entries), total=total)

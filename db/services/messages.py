@@ -1,4 +1,4 @@
-"""Messages: a session's history, and a turn (store the question, ask the model, store the reply)."""
+"""Messages: a session's history, and a turn: store the question, ask the model, store the reply."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,7 +163,7 @@ async def run_turn(
 
 async def _answer(
     runtime: Runtime, caller: Caller, session: ChatSession, question: Message, *, stream: bool
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent]:
     # Read fresh: an update since the session was opened must reach this very reply.
     config = await ModelConfig.get(id=session.model_config_id)
     spec = spec_of(config)

@@ -17,7 +17,7 @@ from db.services.history import check_parameters
 from db.services.ids import is_uuid
 from db.services.logs import require_admin
 
-BUILTIN_ECHO = {"provider": "echo", "model_name": "echo", "model_version": "1"}
+BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
 # Parameters are shown to every user; a secret must live in the environment instead.
 SECRET_PARAMETER_NAMES = frozenset(
     {"api_key", "apikey", "key", "secret", "password", "authorization", "token", "access_token"}
@@ -44,7 +44,9 @@ class ConfigChanges:
     is_default: bool | None = None
 
     def given(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None
+        }
 
 
 def spec_of(config: ModelConfig) -> ModelSpec:
@@ -90,9 +92,7 @@ async def ensure_builtin() -> bool:
     return True
 
 
-async def create(
-    *, caller: Caller, registry: ModelRegistry, values: ConfigChanges
-) -> ModelConfig:
+async def create(*, caller: Caller, registry: ModelRegistry, values: ConfigChanges) -> ModelConfig:
     """Add a config (admin); its provider must be one the registry knows."""
     require_admin(caller, "create model configs")
     fields = values.given()
@@ -126,7 +126,9 @@ async def update(
     fields = changes.given()
     _check_fields(fields)
     if fields.get("is_default") is False:
-        raise Invalid("cannot be false: make another config the default instead", field="is_default")
+        raise Invalid(
+            "cannot be false: make another config the default instead", field="is_default"
+        )
     async with in_transaction():
         config = await get(config_id=config_id)
         before = {name: getattr(config, name) for name in fields}
@@ -190,5 +192,3 @@ def _check_spec(registry: ModelRegistry, spec: ModelSpec) -> None:
         known = ", ".join(sorted(registry.providers()))
         raise Invalid(f"unknown provider {spec.provider!r}; known: {known}", field="provider")
     registry.validate(spec)
-
-

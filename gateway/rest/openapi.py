@@ -38,7 +38,9 @@ def document(endpoints: list[Endpoint], *, prefix: str) -> dict[str, Any]:
         "info": {
             "title": "ai-chat-gateway REST compatibility layer",
             "version": "1",
-            "description": "Every body is an envelope: {code, data} or {code, message, data: null}.",
+            "description": (
+                "Every body is an envelope: {code, data} or {code, message, data: null}."
+            ),
         },
         "paths": paths,
         "components": {
@@ -86,8 +88,6 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {
-                "application/json": {"schema": refs[(endpoint.body, "validation")]}
-            },
+            "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
         }
     return operation

@@ -69,11 +69,11 @@ def query(request: Request, model: type[M]) -> M:
 
 @contextmanager
 def renamed(names: Mapping[str, str]) -> Iterator[None]:
-    """Report service fields under this door's names (the service says `content`, REST `message`)."""
+    """Report service fields under this door's names (service `content` is REST `message`)."""
     try:
         yield
     except Invalid as exc:
-        if exc.field in names:
+        if exc.field is not None and exc.field in names:
             raise Invalid(exc.reason, field=names[exc.field]) from None
         raise
 

@@ -37,7 +37,8 @@ class Endpoint:
         handler = self.handler
 
         async def endpoint(request: Request) -> Response:
-            caller = await authenticate(request.headers, source=f"{request.method} {request.url.path}")
+            source = f"{request.method} {request.url.path}"
+            caller = await authenticate(request.headers, source=source)
             data = await handler(request, caller)
             return data if isinstance(data, Response) else ok(data)
 

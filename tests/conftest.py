@@ -1,0 +1,91 @@
+"""Fixtures: one database per test run (SQLite file or a scratch PostgreSQL database),
+emptied before each test; the app with its real lifespan; an in-process HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from tortoise import Tortoise
+
+from db import migrate, scratch
+from db.services import model_configs
+from gateway.app import create_app
+from gateway.providers import EchoProvider, ProviderRegistry
+from gateway.settings import Settings, load_settings
+from tests.providers import FlakyProvider
+
+BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+POSTGRES_SERVER = os.environ.get(
+    "TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = ("messages", "chat_sessions", "api_keys", "logs", "users", "model_configs")
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for the whole run."""
+    if BACKEND == "sqlite":
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        asyncio.run(migrate.upgrade(url))
+        yield url
+    elif BACKEND == "postgres":
+        url = asyncio.run(scratch.create_postgres(POSTGRES_SERVER, prefix="cgw_test"))
+        try:
+            asyncio.run(migrate.upgrade(url))
+            yield url
+        finally:
+            asyncio.run(scratch.drop_postgres(POSTGRES_SERVER, url))
+    else:
+        raise pytest.UsageError(f"TEST_DATABASE must be sqlite or postgres, not {BACKEND!r}")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=database_url, _env_file=None)
+
+
+@pytest.fixture
+def flaky() -> FlakyProvider:
+    return FlakyProvider()
+
+
+@pytest.fixture
+def registry(flaky: FlakyProvider) -> ProviderRegistry:
+    return ProviderRegistry([EchoProvider(), flaky])
+
+
+async def empty_database() -> None:
+    connection = Tortoise.get_connection("default")
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    else:
+        for table in TABLES:
+            await connection.execute_script(f'DELETE FROM "{table}"')
+        await connection.execute_script("DELETE FROM sqlite_sequence WHERE name = 'logs'")
+    await model_configs.ensure_builtin()
+
+
+@pytest.fixture
+async def app(settings: Settings, registry: ProviderRegistry) -> AsyncIterator[Starlette]:
+    """The real app with its lifespan running, on an emptied database."""
+    application = create_app(settings, models=registry)
+    async with application.router.lifespan_context(application):
+        await empty_database()
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+        yield http
