@@ -23,26 +23,30 @@ class EchoClient:
         self.prefix: str = spec.parameters.get("prefix", "Echo: ")
         self.delay = float(spec.parameters.get("chunk_delay_ms", 0)) / 1000
 
-    def _reply(self, turns: Sequence[ChatTurn]) -> tuple[str, Usage]:
+    def _reply(self, turns: Sequence[ChatTurn]) -> ModelReply:
         question = next((turn.content for turn in reversed(turns) if turn.role == "user"), "")
         text = self.prefix + question
         usage = Usage(
             prompt_tokens=sum(estimate_tokens(turn.content) for turn in turns),
             completion_tokens=estimate_tokens(text),
         )
-        return text, usage
+        # input_messages shows what the model was given, so the history is checkable.
+        labels = {**LABELS, "input_messages": len(turns)}
+        return ModelReply(content=text, finish_reason="stop", usage=usage, labels=labels)
 
     async def complete(self, turns: Sequence[ChatTurn]) -> ModelReply:
-        text, usage = self._reply(turns)
-        return ModelReply(content=text, finish_reason="stop", usage=usage, labels=LABELS)
+        reply = self._reply(turns)
+        if self.delay:
+            await asyncio.sleep(self.delay * len(_WORDS.findall(reply.content)))
+        return reply
 
     async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[ReplyDelta | ModelReply]:
-        text, usage = self._reply(turns)
-        for piece in _WORDS.findall(text):
+        reply = self._reply(turns)
+        for piece in _WORDS.findall(reply.content):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield ReplyDelta(piece)
-        yield ModelReply(content=text, finish_reason="stop", usage=usage, labels=LABELS)
+        yield reply
 
     async def aclose(self) -> None:
         return None
