@@ -10,17 +10,19 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
 from db.events import InProcessBroker
 from db.ports import EventBroker, Limits, Runtime
 from gateway import rest
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.graphql import GraphQLEndpoint
 from gateway.log_config import configure_logging
 from gateway.middleware import BodyLimit
 from gateway.providers import ProviderRegistry, default_registry
 from gateway.settings import Settings, get_settings
+from schema import GraphQLLimits
 
 
 async def health(request: Request) -> JSONResponse:
@@ -58,8 +60,21 @@ def create_app(
             finally:
                 await registry.aclose()
 
+    graphql = GraphQLEndpoint(
+        runtime=runtime,
+        limits=GraphQLLimits(
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_tokens=settings.graphql_max_tokens,
+            introspection=settings.graphql_introspection,
+        ),
+        ide=settings.graphql_ide,
+        allowed_origins=settings.cors_origins,
+    )
     routes: list[BaseRoute] = [
         *rest.routes(),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", health, methods=["GET"]),
     ]
     middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]

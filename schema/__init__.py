@@ -1,0 +1,45 @@
+"""The GraphQL door: `build_schema()` over the same service layer REST uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema import errors
+from schema.mutations import Mutation
+from schema.protection import GraphQLLimits, extensions
+from schema.queries import Query
+from schema.scalars import SCALAR_MAP
+from schema.subscriptions import Subscription
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Replaces strawberry's log-everything-with-a-traceback: codes, masking, one log line
+        # for what is unexpected (see schema.errors).
+        for error in errors_:
+            errors.shape(error)
+
+
+def build_schema(limits: GraphQLLimits | None = None) -> GatewaySchema:
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions(limits or GraphQLLimits()),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+
+
+def sdl(**kwargs: Any) -> str:
+    """The schema in SDL, as committed in schema.graphql."""
+    return build_schema(**kwargs).as_str() + "\n"
+
+
+__all__ = ["GatewaySchema", "GraphQLLimits", "build_schema", "sdl"]

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.queryset import QuerySet
+
 from db.errors import Forbidden, Invalid
 from db.identity import Caller
 from db.models import LogEntry, LogLevel
-from db.services.pagination import PageRequest
+from db.services.keyset import SortKey, older_than
+from db.services.pagination import PageRequest, Slice, Window
+from db.services.text import without_nul
 
 logger = logging.getLogger("gateway.audit")
 
@@ -29,9 +33,10 @@ async def record(
         await LogEntry.create(
             level=level,
             event=event,
-            message=message,
+            # A NUL (say from a request path) would make PostgreSQL drop the whole entry.
+            message=without_nul(message),
             actor_id=actor_id,
-            details=dict(details) if details else None,
+            details=without_nul(dict(details)) if details else None,
         )
     except Exception:
         logger.exception("could not write log entry %s: %s", event, message)
@@ -59,6 +64,46 @@ async def list_page(
 ) -> LogPage:
     """Entries newest first, filtered by level and time (both ends inclusive)."""
     require_admin(caller, "read the system logs")
+    query = _filtered(level, start_time, end_time)
+    total = await query.count()
+    entries = await query.order_by("-created_at", "-id").offset(page.offset).limit(page.page_size)
+    return LogPage(entries=list(entries), total=total)
+
+
+async def window(
+    *,
+    caller: Caller,
+    page: Slice,
+    after: SortKey | None = None,
+    level: LogLevel | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+) -> Window[LogEntry]:
+    """Entries newest first after a keyset cursor, for Relay connections."""
+    require_admin(caller, "read the system logs")
+    query = _filtered(level, start_time, end_time)
+    if after is not None:
+        query = query.filter(older_than(after))
+    rows = list(await query.order_by("-created_at", "-id").limit(page.size + 1))
+    return Window(
+        items=rows[: page.size], has_next=len(rows) > page.size, has_previous=after is not None
+    )
+
+
+async def count(
+    *,
+    caller: Caller,
+    level: LogLevel | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+) -> int:
+    require_admin(caller, "read the system logs")
+    return await _filtered(level, start_time, end_time).count()
+
+
+def _filtered(
+    level: LogLevel | None, start_time: datetime | None, end_time: datetime | None
+) -> QuerySet[LogEntry]:
     if start_time and end_time and start_time > end_time:
         raise Invalid("must not be after end_time", field="start_time")
     query = LogEntry.all()
@@ -68,6 +113,4 @@ async def list_page(
         query = query.filter(created_at__gte=start_time)
     if end_time is not None:
         query = query.filter(created_at__lte=end_time)
-    total = await query.count()
-    entries = await query.order_by("-created_at", "-id").offset(page.offset).limit(page.page_size)
-    return LogPage(entries=list(entries), total=total)
+    return query

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,15 +17,17 @@ import orjson
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from db.errors import Invalid, ModelFailed
+from db.errors import Invalid, ModelFailed, NotFound
 from db.events import session_topic
 from db.fields import Json
 from db.identity import Caller
 from db.models import ChatSession, LogLevel, Message, MessageType, ModelConfig
 from db.ports import ModelError, ModelReply, ModelSpec, ReplyDelta, Runtime
 from db.services import history, logs, sessions, turns
+from db.services.ids import is_uuid
 from db.services.model_configs import spec_of
 from db.services.pagination import PageRequest
+from db.services.text import NUL, has_nul
 
 logger = logging.getLogger(__name__)
 MAX_CLIENT_MESSAGE_ID_CHARS = 200
@@ -71,10 +73,26 @@ class TurnResult:
 async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> MessagePage:
     """A page of the session's messages, oldest first, and how many there are in all."""
     session = await sessions.get(caller=caller, session_id=session_id)
-    query = Message.filter(session_id=session.id)
-    total = await query.count()
-    rows = await query.order_by("seq").offset(page.offset).limit(page.page_size)
-    return MessagePage(messages=list(rows), total=total)
+    rows = await (
+        Message.filter(session_id=session.id)
+        .order_by("seq")
+        .offset(page.offset)
+        .limit(page.page_size)
+    )
+    # Sequence numbers run 1..last_seq without gaps, so last_seq is the count.
+    return MessagePage(messages=list(rows), total=session.last_seq)
+
+
+async def get(*, caller: Caller, message_id: str) -> Message:
+    """A message of a session the caller may see."""
+    message = None
+    if is_uuid(message_id):
+        message = await Message.filter(
+            sessions.visible_to(caller, via="session__"), id=message_id
+        ).first()
+    if message is None:
+        raise NotFound("message not found")
+    return message
 
 
 async def send(
@@ -120,7 +138,7 @@ async def run_turn(
     user_id: str | None = None,
     client_message_id: str | None = None,
     stream: bool = True,
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent]:
     """Store the user message, ask the session's model over its history, store the reply.
 
     Yields the stored user message, reply pieces (when `stream`), then the stored reply.
@@ -323,6 +341,8 @@ def _checked_content(content: Any, max_chars: int) -> str:
         raise Invalid("must be a string", field="content")
     if not content.strip():
         raise Invalid("must not be empty", field="content")
+    if NUL in content:
+        raise Invalid("must not contain NUL characters", field="content")
     if len(content) > max_chars:
         raise Invalid(f"must be at most {max_chars} characters", field="content")
     return content
@@ -335,6 +355,8 @@ def _check_metadata(metadata: Any, max_bytes: int) -> None:
         raise Invalid("must be JSON", field="metadata") from None
     if size > max_bytes:
         raise Invalid(f"must be at most {max_bytes} bytes of JSON", field="metadata")
+    if has_nul(metadata):
+        raise Invalid("must not contain NUL characters", field="metadata")
 
 
 def _checked_key(key: Any) -> str | None:
@@ -342,6 +364,8 @@ def _checked_key(key: Any) -> str | None:
         return None
     if not isinstance(key, str) or not key.strip():
         raise Invalid("must be a non-empty string", field="client_message_id")
+    if NUL in key:
+        raise Invalid("must not contain NUL characters", field="client_message_id")
     if len(key) > MAX_CLIENT_MESSAGE_ID_CHARS:
         raise Invalid(
             f"must be at most {MAX_CLIENT_MESSAGE_ID_CHARS} characters", field="client_message_id"

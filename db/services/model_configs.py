@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from tortoise.transactions import in_transaction
 
 from db.errors import Invalid, NotFound
@@ -16,6 +17,7 @@ from db.services import logs
 from db.services.history import check_parameters
 from db.services.ids import is_uuid
 from db.services.logs import require_admin
+from db.services.text import NUL, has_nul
 
 BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
 # Parameters are shown to every user; a secret must live in the environment instead.
@@ -74,6 +76,11 @@ async def get(*, config_id: str) -> ModelConfig:
     return config
 
 
+async def get_many(config_ids: Sequence[str]) -> list[ModelConfig]:
+    """Configs by id, for loaders."""
+    return list(await ModelConfig.filter(id__in=[c for c in config_ids if is_uuid(c)]))
+
+
 async def get_default() -> ModelConfig:
     config = await ModelConfig.filter(is_default=True).order_by("created_at").first()
     if config is None:
@@ -124,6 +131,8 @@ async def update(
     """Apply `changes` (admin) and bump the version so every process rebuilds its client."""
     require_admin(caller, "update model configs")
     fields = changes.given()
+    if not fields:
+        raise Invalid("name at least one field to change", field="changes")
     _check_fields(fields)
     if fields.get("is_default") is False:
         raise Invalid(
@@ -161,6 +170,8 @@ def _check_fields(fields: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise Invalid("must be a string", field=name)
         stripped = value.strip()
+        if NUL in stripped:
+            raise Invalid("must not contain NUL characters", field=name)
         if name in ("provider", "model_name") and not stripped:
             raise Invalid("must not be empty", field=name)
         if len(stripped) > limit:
@@ -184,6 +195,12 @@ def _checked_parameters(parameters: Any) -> dict[str, Any]:
                 field="parameters",
             )
     check_parameters(parameters)
+    try:
+        orjson.dumps(parameters)
+    except TypeError:
+        raise Invalid("is nested too deeply", field="parameters") from None
+    if has_nul(parameters):
+        raise Invalid("must not contain NUL characters", field="parameters")
     return dict(parameters)
 
 

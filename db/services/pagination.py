@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from db.errors import Invalid
 
@@ -26,3 +27,36 @@ class PageRequest:
     @property
     def offset(self) -> int:
         return (self.page_num - 1) * self.page_size
+
+
+DEFAULT_SLICE_SIZE = 20
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """A Relay-style request for `size` items after a cursor, or before one (`backward`)."""
+
+    size: int = DEFAULT_SLICE_SIZE
+    backward: bool = False
+
+    @classmethod
+    def of(cls, *, first: int | None, last: int | None) -> Slice:
+        """Check `first`/`last` as GitHub's API does: one of them, 0 to 100, never more."""
+        if first is not None and last is not None:
+            raise Invalid("pass first or last, not both", field="last")
+        for name, value in (("first", first), ("last", last)):
+            if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+                raise Invalid(f"must be between 0 and {MAX_PAGE_SIZE}", field=name)
+        if last is not None:
+            return cls(size=last, backward=True)
+        return cls(size=DEFAULT_SLICE_SIZE if first is None else first)
+
+
+@dataclass(frozen=True, slots=True)
+class Window(Generic[T]):
+    """One slice of an ordered list, with whether more items lie on either side."""
+
+    items: list[T]
+    has_next: bool
+    has_previous: bool

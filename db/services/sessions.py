@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from db.errors import Forbidden, NotFound
 from db.identity import Caller
 from db.models import ChatSession, LogLevel
 from db.services import logs, model_configs, users
 from db.services.ids import is_uuid
+from db.services.keyset import SortKey, older_than
+from db.services.pagination import Slice, Window
 
 
-def visible_to(caller: Caller) -> Q:
-    """The ownership rule as a query condition: admins see every session, users their own."""
-    return Q() if caller.is_admin else Q(user_id=caller.user_id)
+def visible_to(caller: Caller, *, via: str = "") -> Q:
+    """The ownership rule as a query condition: admins see every session, users their own.
+
+    `via` is the relation path from the queried model to its session, e.g. "session__".
+    """
+    return Q() if caller.is_admin else Q(**{f"{via}user_id": caller.user_id})
 
 
 def acting_user_id(caller: Caller, user_id: str | None) -> str:
@@ -62,3 +70,34 @@ async def create(
         },
     )
     return session
+
+
+async def get_many(session_ids: Sequence[str]) -> list[ChatSession]:
+    """Sessions by id, for loaders (callers reached them through an allowed path)."""
+    return list(await ChatSession.filter(id__in=[s for s in session_ids if is_uuid(s)]))
+
+
+def _listed(caller: Caller, user_id: str | None) -> QuerySet[ChatSession]:
+    owner_id = user_id if user_id is not None else caller.user_id
+    if owner_id != caller.user_id and not caller.is_admin:
+        raise Forbidden("only admins may list another user's sessions")
+    if not is_uuid(owner_id):
+        return ChatSession.filter(id__isnull=True)
+    return ChatSession.filter(user_id=owner_id)
+
+
+async def window(
+    *, caller: Caller, user_id: str | None, page: Slice, after: SortKey | None = None
+) -> Window[ChatSession]:
+    """A user's sessions, newest first (the caller's own unless an admin names another)."""
+    query = _listed(caller, user_id)
+    if after is not None:
+        query = query.filter(older_than(after))
+    rows = list(await query.order_by("-created_at", "-id").limit(page.size + 1))
+    return Window(
+        items=rows[: page.size], has_next=len(rows) > page.size, has_previous=after is not None
+    )
+
+
+async def count(*, caller: Caller, user_id: str | None) -> int:
+    return await _listed(caller, user_id).count()

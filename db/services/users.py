@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,8 @@ from db.services import logs
 from db.services.ids import is_uuid
 
 KEY_SCHEME = "cgw_"
+# The start of a key kept in clear so people can tell their keys apart.
+PREFIX_CHARS = len(KEY_SCHEME) + 6
 # Writing last_used_at on every request would turn each read into a write; a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 MAX_NAME_CHARS = 100
@@ -52,7 +55,7 @@ async def create_key(*, user: User, label: str = "") -> IssuedKey:
     """Issue a new key for `user`; the secret is returned once and never stored."""
     secret = _new_secret()
     key = await ApiKey.create(
-        user=user, key_digest=digest(secret), prefix=secret[: len(KEY_SCHEME) + 6], label=label
+        user=user, key_digest=digest(secret), prefix=secret[:PREFIX_CHARS], label=label
     )
     return IssuedKey(key=key, secret=secret)
 
@@ -62,6 +65,11 @@ async def get(*, user_id: str) -> User:
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+async def get_many(user_ids: Sequence[str]) -> list[User]:
+    """Users by id, for loaders."""
+    return list(await User.filter(id__in=[u for u in user_ids if is_uuid(u)]))
 
 
 async def list_all() -> list[User]:
@@ -82,12 +90,13 @@ async def list_keys(*, user_id: str | None = None) -> list[ApiKey]:
 async def revoke_key(*, key_id_or_prefix: str) -> ApiKey:
     """Revoke a key by its id or by the prefix shown when it was created."""
     query = ApiKey.filter(revoked_at__isnull=True)
-    try:
-        matches = await query.filter(id=key_id_or_prefix)
-    except (ValueError, TypeError):
-        matches = []
-    if not matches:
-        matches = await query.filter(prefix=key_id_or_prefix)
+    matches: list[ApiKey] = []
+    # Only well-formed values reach the database: PostgreSQL refuses a non-UUID id and
+    # Tortoise refuses a filter value longer than the prefix column.
+    if is_uuid(key_id_or_prefix):
+        matches = list(await query.filter(id=key_id_or_prefix))
+    if not matches and len(key_id_or_prefix) <= PREFIX_CHARS:
+        matches = list(await query.filter(prefix=key_id_or_prefix))
     if len(matches) != 1:
         raise NotFound("no single active key matches" if matches else "active key not found")
     key = matches[0]

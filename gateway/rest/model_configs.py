@@ -6,10 +6,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from db.errors import Invalid
 from db.identity import Caller
 from db.services import model_configs
-from gateway.rest.requests import iso, json_body, path_param
+from gateway.rest.requests import iso, json_body, path_param, renamed
 from gateway.rest.routing import Endpoint, runtime_of
 from gateway.rest.schemas import ModelConfigList, ModelConfigUpdated, UpdateModelConfigBody
 from gateway.rest.shapes import model_config_out
@@ -22,15 +21,13 @@ async def list_model_configs(request: Request, caller: Caller) -> dict[str, Any]
 
 async def update_model_config(request: Request, caller: Caller) -> dict[str, Any]:
     body = await json_body(request, UpdateModelConfigBody)
-    changes = body.model_dump(exclude_none=True)
-    if not changes:
-        raise Invalid("name at least one field to change", field="body")
-    config = await model_configs.update(
-        caller=caller,
-        registry=runtime_of(request).models,
-        config_id=path_param(request, "config_id"),
-        changes=model_configs.ConfigChanges(**changes),
-    )
+    with renamed({"changes": "body"}):
+        config = await model_configs.update(
+            caller=caller,
+            registry=runtime_of(request).models,
+            config_id=path_param(request, "config_id"),
+            changes=model_configs.ConfigChanges(**body.model_dump(exclude_none=True)),
+        )
     return {
         "config_id": str(config.id),
         "updated_time": iso(config.updated_at),

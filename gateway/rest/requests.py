@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -13,8 +12,10 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from db.errors import Invalid
+from db.times import iso
 
 M = TypeVar("M", bound=BaseModel)
+__all__ = ["iso", "json_body", "path_param", "query", "renamed"]
 
 _READABLE = {
     "missing": "is required",
@@ -76,11 +77,6 @@ def renamed(names: Mapping[str, str]) -> Iterator[None]:
         if exc.field is not None and exc.field in names:
             raise Invalid(exc.reason, field=names[exc.field]) from None
         raise
-
-
-def iso(moment: datetime) -> str:
-    """UTC with an explicit offset and a fixed width: 2026-11-24T08:52:00.123456+00:00."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def path_param(request: Request, name: str) -> str:

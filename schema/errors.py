@@ -1,0 +1,97 @@
+"""One table from service errors to `extensions.code`, and what happens to the rest.
+
+Expected errors (not found, forbidden, bad input...) keep their message and are not
+logged with a traceback; request errors (syntax, validation, limits, variables) stay
+readable; anything unexpected is masked, logged once with its traceback, and recorded
+in the operation log with a reference the client also sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
+from db.models import LogLevel
+from db.services import logs
+
+logger = logging.getLogger("gateway.graphql")
+
+CODE_OF: dict[type[ServiceError], str] = {
+    Invalid: "BAD_USER_INPUT",
+    Unauthenticated: "UNAUTHENTICATED",
+    Forbidden: "FORBIDDEN",
+    NotFound: "NOT_FOUND",
+    Busy: "INTERNAL_SERVER_ERROR",
+    ModelFailed: "INTERNAL_SERVER_ERROR",
+}
+# Service fields are snake_case; this door names them as its schema does.
+_FIELD_NAMES = {"changes": "input"}
+_pending_records: set[asyncio.Task[None]] = set()
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return _FIELD_NAMES.get(name) or head + "".join(part.title() for part in rest)
+
+
+def shape(error: GraphQLError) -> None:
+    """Give `error` its code (and mask it when unexpected), in place, exactly once."""
+    extensions = dict(error.extensions or {})
+    if "code" in extensions:
+        return
+    original = error.original_error
+    if isinstance(original, ServiceError):
+        extensions["code"] = next(c for kind, c in CODE_OF.items() if isinstance(original, kind))
+        if isinstance(original, Invalid) and original.field:
+            extensions["field"] = camel(original.field)
+            error.message = f"{extensions['field']}: {original.reason}"
+    elif error.path is None and _is_request_error(error):
+        extensions["code"] = _request_error_code(error)
+    else:
+        reference = uuid.uuid4().hex[:12]
+        logger.error("internal error %s in %s", reference, error.path, exc_info=original)
+        _record(reference, error, original)
+        extensions["code"] = "INTERNAL_SERVER_ERROR"
+        error.message = f"Internal server error (reference {reference})"
+    error.extensions = extensions
+
+
+def _is_request_error(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError) or _is_variable_error(error)
+
+
+def _is_variable_error(error: GraphQLError) -> bool:
+    return error.message.startswith("Variable '$")
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    if _is_variable_error(error):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _record(reference: str, error: GraphQLError, original: BaseException | None) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(
+        logs.record(
+            level=LogLevel.ERROR,
+            event="internal.error",
+            message=f"internal error {reference} in GraphQL {'.'.join(map(str, error.path or []))}",
+            details={
+                "reference": reference,
+                "exception": type(original).__name__ if original else "GraphQLError",
+            },
+        )
+    )
+    _pending_records.add(task)
+    task.add_done_callback(_pending_records.discard)

@@ -1,0 +1,72 @@
+"""DataLoaders, created per operation (see context.OperationScope), batching by id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from db.models import ChatSession, Message, ModelConfig, User
+from db.services import model_configs, sessions, users
+from db.services.history_windows import windows
+from db.services.pagination import Slice, Window
+
+
+class _HasId(Protocol):
+    @property
+    def pk(self) -> object: ...
+
+
+Row = TypeVar("Row", bound=_HasId)
+
+
+def _by_id(
+    fetch: Callable[[Sequence[str]], Awaitable[list[Row]]],
+) -> Callable[[list[str]], Awaitable[list[Row | None]]]:
+    async def load(ids: list[str]) -> list[Row | None]:
+        found = {str(row.pk): row for row in await fetch(ids)}
+        return [found.get(key) for key in ids]
+
+    return load
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    """One session's window request; equal keys share one result."""
+
+    session: ChatSession
+    page: Slice
+    after: int | None
+    before: int | None
+
+    def cache_key(self) -> Hashable:
+        return (str(self.session.id), self.session.last_seq, self.page, self.after, self.before)
+
+
+async def _load_windows(keys: list[WindowKey]) -> list[Window[Message]]:
+    # Requests with the same arguments go to the database together: one statement each.
+    results: dict[Hashable, Window[Message]] = {}
+    groups: dict[tuple[Slice, int | None, int | None], list[ChatSession]] = {}
+    for key in keys:
+        groups.setdefault((key.page, key.after, key.before), []).append(key.session)
+    for (page, after, before), group in groups.items():
+        found = await windows(group, page=page, after=after, before=before)
+        for session in group:
+            results[(str(session.id), session.last_seq, page, after, before)] = found[
+                str(session.id)
+            ]
+    return [results[key.cache_key()] for key in keys]
+
+
+class Loaders:
+    def __init__(self) -> None:
+        self.users: DataLoader[str, User | None] = DataLoader(_by_id(users.get_many))
+        self.model_configs: DataLoader[str, ModelConfig | None] = DataLoader(
+            _by_id(model_configs.get_many)
+        )
+        self.sessions: DataLoader[str, ChatSession | None] = DataLoader(_by_id(sessions.get_many))
+        self.message_windows: DataLoader[WindowKey, Window[Message]] = DataLoader(
+            _load_windows, cache_key_fn=WindowKey.cache_key
+        )

@@ -1,0 +1,75 @@
+"""Mutation resolvers: parse, call one service function, shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from db.services import messages, model_configs, sessions
+from schema.context import Info
+from schema.types.inputs import (
+    CreateModelConfigInput,
+    CreateSessionInput,
+    SendMessageInput,
+    UpdateModelConfigInput,
+)
+from schema.types.message import Message
+from schema.types.model_config import ModelConfig
+from schema.types.payloads import SendMessagePayload
+from schema.types.session import ChatSession
+
+
+def _given(values: Any) -> model_configs.ConfigChanges:
+    return model_configs.ConfigChanges(
+        **{name: value for name, value in vars(values).items() if value is not None}
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_session(
+        self, info: Info, input: CreateSessionInput | None = None
+    ) -> ChatSession:
+        row = await sessions.create(
+            caller=await info.context.caller(),
+            model_config_id=input.model_config_id if input else None,
+        )
+        return ChatSession.from_model(row)
+
+    @strawberry.mutation(description="Store the message, ask the model, store and return both.")
+    async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
+        result = await messages.send(
+            runtime=info.context.runtime,
+            caller=await info.context.caller(),
+            session_id=input.session_id,
+            content=input.content,
+            metadata=input.metadata,
+            client_message_id=input.client_message_id,
+        )
+        return SendMessagePayload(
+            user_message=Message.from_model(result.user_message),
+            ai_message=Message.from_model(result.ai_message),
+        )
+
+    @strawberry.mutation(description="Admins. The next reply in every process uses the new values.")
+    async def update_model_config(
+        self, info: Info, id: strawberry.ID, input: UpdateModelConfigInput
+    ) -> ModelConfig:
+        row = await model_configs.update(
+            caller=await info.context.caller(),
+            registry=info.context.runtime.models,
+            config_id=id,
+            changes=_given(input),
+        )
+        return ModelConfig.from_model(row)
+
+    @strawberry.mutation(description="Admins.")
+    async def create_model_config(self, info: Info, input: CreateModelConfigInput) -> ModelConfig:
+        row = await model_configs.create(
+            caller=await info.context.caller(),
+            registry=info.context.runtime.models,
+            values=_given(input),
+        )
+        return ModelConfig.from_model(row)

@@ -1,0 +1,120 @@
+"""Query resolvers: parse, call one service function, shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from db.errors import NotFound
+from db.models import LogLevel as StoredLevel
+from db.services import logs, model_configs, sessions
+from db.services.pagination import Slice
+from schema.context import Info
+from schema.cursors import key_cursor, parse_key_cursor
+from schema.types.connection import Connection, Edge
+from schema.types.enums import LogLevel
+from schema.types.log_entry import LogEntry
+from schema.types.model_config import ModelConfig
+from schema.types.session import ChatSession
+from schema.types.user import User
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated caller.")
+    async def me(self, info: Info) -> User:
+        caller = await info.context.caller()
+        user = await info.context.loaders.users.load(caller.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return User.from_model(user)
+
+    @strawberry.field(description="Null when absent or not the caller's.")
+    async def session(self, info: Info, id: strawberry.ID) -> ChatSession | None:
+        caller = await info.context.caller()
+        try:
+            row = await sessions.get(caller=caller, session_id=id)
+        except NotFound:
+            return None
+        return ChatSession.from_model(row)
+
+    @strawberry.field(description="The caller's sessions, newest first; userId for admins only.")
+    async def sessions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        user_id: strawberry.ID | None = None,
+    ) -> Connection[ChatSession]:
+        caller = await info.context.caller()
+        window = await sessions.window(
+            caller=caller,
+            user_id=user_id,
+            page=Slice.of(first=first, last=None),
+            after=parse_key_cursor(after, "s", "after"),
+        )
+
+        async def counter() -> int:
+            return await sessions.count(caller=caller, user_id=user_id)
+
+        return Connection.of(
+            [
+                Edge(
+                    cursor=key_cursor("s", row.created_at, row.id), node=ChatSession.from_model(row)
+                )
+                for row in window.items
+            ],
+            has_next=window.has_next,
+            has_previous=window.has_previous,
+            counter=counter,
+        )
+
+    @strawberry.field
+    async def model_configs(self, info: Info) -> list[ModelConfig]:
+        await info.context.caller()
+        return [ModelConfig.from_model(row) for row in await model_configs.list_all()]
+
+    @strawberry.field
+    async def model_config(self, info: Info, id: strawberry.ID) -> ModelConfig | None:
+        await info.context.caller()
+        try:
+            return ModelConfig.from_model(await model_configs.get(config_id=id))
+        except NotFound:
+            return None
+
+    @strawberry.field(description="System operation log, newest first (admins).")
+    async def logs(
+        self,
+        info: Info,
+        level: LogLevel | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[LogEntry]:
+        caller = await info.context.caller()
+        stored_level = StoredLevel(level.value) if level else None
+        window = await logs.window(
+            caller=caller,
+            page=Slice.of(first=first, last=None),
+            after=parse_key_cursor(after, "l", "after"),
+            level=stored_level,
+            start_time=start_time,
+            end_time=end_time,
+        )
+
+        async def counter() -> int:
+            return await logs.count(
+                caller=caller, level=stored_level, start_time=start_time, end_time=end_time
+            )
+
+        return Connection.of(
+            [
+                Edge(cursor=key_cursor("l", row.created_at, row.id), node=LogEntry.from_model(row))
+                for row in window.items
+            ],
+            has_next=window.has_next,
+            has_previous=window.has_previous,
+            counter=counter,
+        )

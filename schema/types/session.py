@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from db import models
+from db.errors import NotFound
+from db.services.pagination import Slice
+from schema.context import Info
+from schema.cursors import parse_seq_cursor, seq_cursor
+from schema.loaders import WindowKey
+from schema.types.connection import Connection, Edge
+from schema.types.message import Message
+from schema.types.model_config import ModelConfig
+from schema.types.user import User
+
+
+@strawberry.type(description="A conversation of one user with one model config.")
+class ChatSession:
+    id: strawberry.ID = strawberry.field(description="The REST session_id.")
+    created_at: datetime
+    message_count: int
+    row: strawberry.Private[models.ChatSession]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        user = await info.context.loaders.users.load(str(self.row.user_id))
+        if user is None:
+            raise NotFound("user not found")
+        return User.from_model(user)
+
+    @strawberry.field
+    async def model_config(self, info: Info) -> ModelConfig:
+        config = await info.context.loaders.model_configs.load(str(self.row.model_config_id))
+        if config is None:
+            raise NotFound("model config not found")
+        return ModelConfig.from_model(config)
+
+    @strawberry.field(description="Oldest first; keyset-paginated in both directions.")
+    async def messages(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Message]:
+        key = WindowKey(
+            session=self.row,
+            page=Slice.of(first=first, last=last),
+            after=parse_seq_cursor(after, "after"),
+            before=parse_seq_cursor(before, "before"),
+        )
+        window = await info.context.loaders.message_windows.load(key)
+        count = self.message_count
+
+        async def counter() -> int:
+            return count
+
+        return Connection.of(
+            [
+                Edge(cursor=seq_cursor(row.seq), node=Message.from_model(row))
+                for row in window.items
+            ],
+            has_next=window.has_next,
+            has_previous=window.has_previous,
+            counter=counter,
+        )
+
+    @classmethod
+    def from_model(cls, row: models.ChatSession) -> ChatSession:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            created_at=row.created_at,
+            # Sequence numbers run 1..last_seq without gaps: no COUNT query needed.
+            message_count=row.last_seq,
+            row=row,
+        )
