@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +21,7 @@ from db.models import Role
 from db.services import users
 from gateway import bootstrap
 from gateway.settings import Settings, SettingsError, load_settings
+from schema import sdl
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -129,6 +131,30 @@ def makemigration_for(database_url: str, name: str) -> None:
     """Generate one dialect's migration against a scratch database."""
     generated = asyncio.run(migrations.make(database_url, name=name))
     click.echo(f"{database_dialect(database_url)}: {generated or 'no changes'}")
+
+
+@main.group("schema")
+def schema_group() -> None:
+    """The GraphQL schema."""
+
+
+@schema_group.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=Path("schema.graphql"),
+    show_default=True,
+    help="File to write; '-' for stdout.",
+)
+def schema_export(output: Path) -> None:
+    """Write the GraphQL schema (SDL) that the server serves."""
+    text = sdl()
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
 
 
 @main.group()

@@ -105,11 +105,8 @@ async def send(
     user_id: str | None = None,
     client_message_id: str | None = None,
 ) -> TurnResult:
-    """Run a whole turn and return the stored pair."""
-    user_message: Message | None = None
-    ai_message: Message | None = None
-    # Iterate to the end (no early return) so the turn is released before we answer.
-    async for event in run_turn(
+    """Run a whole turn without streaming and return the stored pair."""
+    turn = run_turn(
         runtime=runtime,
         caller=caller,
         session_id=session_id,
@@ -118,11 +115,21 @@ async def send(
         user_id=user_id,
         client_message_id=client_message_id,
         stream=False,
-    ):
-        if isinstance(event, UserMessageStored):
-            user_message = event.message
-        elif isinstance(event, AiMessageStored):
-            ai_message = event.message
+    )
+    return await complete(turn)
+
+
+async def complete(turn: AsyncGenerator[TurnEvent]) -> TurnResult:
+    """Drive a turn to its end and return the stored pair."""
+    user_message: Message | None = None
+    ai_message: Message | None = None
+    # Iterate to the end (no early return) so the turn is released before we answer.
+    async with aclosing(turn) as events:
+        async for event in events:
+            if isinstance(event, UserMessageStored):
+                user_message = event.message
+            elif isinstance(event, AiMessageStored):
+                ai_message = event.message
     if user_message is None or ai_message is None:
         raise RuntimeError("a turn ended without a reply")  # run_turn raises before this
     return TurnResult(user_message=user_message, ai_message=ai_message)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from db.errors import Invalid
 from db.identity import Caller
 from db.services import messages
 from db.services.pagination import PageRequest
-from gateway.rest.requests import iso, json_body, path_param, query, renamed
+from gateway.rest import streaming
+from gateway.rest.requests import json_body, path_param, query, renamed
 from gateway.rest.routing import Endpoint, runtime_of
 from gateway.rest.schemas import MessageHistory, PageQuery, SendMessageBody, SendResult
 from gateway.rest.shapes import message_out
@@ -28,33 +30,30 @@ async def list_messages(request: Request, caller: Caller) -> dict[str, Any]:
     return {"messages": [message_out(message) for message in page.messages], "total": page.total}
 
 
-async def send_message(request: Request, caller: Caller) -> dict[str, Any]:
+async def send_message(request: Request, caller: Caller) -> dict[str, Any] | Response:
     body = await json_body(request, SendMessageBody)
     header_key = request.headers.get(IDEMPOTENCY_HEADER)
     if header_key is not None and body.client_message_id not in (None, header_key):
         raise Invalid(f"differs from the {IDEMPOTENCY_HEADER} header", field="client_message_id")
     key_name = IDEMPOTENCY_HEADER if header_key is not None else "client_message_id"
+    stream = streaming.wants_stream(request.headers.get("accept"))
+    turn = messages.run_turn(
+        runtime=runtime_of(request),
+        caller=caller,
+        session_id=path_param(request, "session_id"),
+        user_id=body.user_id,
+        content=body.message,
+        metadata=body.metadata,
+        client_message_id=header_key if header_key is not None else body.client_message_id,
+        stream=stream,
+    )
     with renamed({"content": "message", "client_message_id": key_name}):
-        result = await messages.send(
-            runtime=runtime_of(request),
-            caller=caller,
-            session_id=path_param(request, "session_id"),
-            user_id=body.user_id,
-            content=body.message,
-            metadata=body.metadata,
-            client_message_id=header_key if header_key is not None else body.client_message_id,
-        )
+        if stream:
+            return await streaming.event_stream(turn)
+        result = await messages.complete(turn)
     return {
-        "user_message": {
-            "message_id": str(result.user_message.id),
-            "created_time": iso(result.user_message.created_at),
-        },
-        "ai_message": {
-            "message_id": str(result.ai_message.id),
-            "content": result.ai_message.content,
-            "created_time": iso(result.ai_message.created_at),
-            "metadata": result.ai_message.metadata,
-        },
+        "user_message": streaming.user_message_out(result.user_message),
+        "ai_message": streaming.ai_message_out(result.ai_message),
     }
 
 
@@ -86,5 +85,10 @@ ENDPOINTS = [
         body=SendMessageBody,
         response=SendResult,
         header_parameters=(_IDEMPOTENCY_PARAMETER,),
+        alternative_content={
+            streaming.MEDIA_TYPE: {
+                "schema": {"type": "string", "description": streaming.__doc__},
+            }
+        },
     ),
 ]

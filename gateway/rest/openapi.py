@@ -68,7 +68,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         "properties": {"code": {"const": 200}, "data": refs[(endpoint.response, "serialization")]},
     }
     responses: dict[str, Any] = {
-        "200": {"description": "success", "content": {"application/json": {"schema": success}}}
+        "200": {
+            "description": "success",
+            "content": {"application/json": {"schema": success}, **endpoint.alternative_content},
+        }
     }
     error_ref = refs[(ErrorEnvelope, "serialization")]
     for status in endpoint.errors:
@@ -76,7 +79,6 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             "description": _ERROR_MEANING[status],
             "content": {"application/json": {"schema": error_ref}},
         }
-    responses.update(endpoint.extra_responses)
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,

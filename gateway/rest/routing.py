@@ -30,7 +30,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     admin_only: bool = False
     errors: tuple[int, ...] = (400, 401, 403, 404, 500)
-    extra_responses: dict[str, Any] = field(default_factory=dict)
+    # Other media types the 200 answer may take (by the request's Accept header).
+    alternative_content: dict[str, Any] = field(default_factory=dict)
     header_parameters: tuple[dict[str, Any], ...] = ()
 
     def route(self, prefix: str) -> Route:
