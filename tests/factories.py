@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from db.models import ModelConfig, Role
+from db.models import LogEntry, LogLevel, ModelConfig, Role
 from db.services import users
 
 
@@ -34,6 +35,13 @@ async def make_config(**values: Any) -> ModelConfig:
     return await ModelConfig.create(**fields)
 
 
+async def make_log(
+    message: str, *, at: datetime, level: LogLevel = LogLevel.INFO, event: str = "test.entry"
+) -> LogEntry:
+    """A log entry written at a chosen time, so order and time filters are deterministic."""
+    return await LogEntry.create(level=level, event=event, message=message, created_at=at)
+
+
 async def create_session(
     client: httpx.AsyncClient, account: Account, *, model_config_id: str | None = None
 ) -> str:
@@ -57,3 +65,17 @@ async def send(
     headers.update(extra.pop("headers", {}))
     body = {"user_id": account.user_id, "message": message, **extra}
     return await client.post(f"/api/v1/sessions/{session_id}/messages", json=body, headers=headers)
+
+
+async def read_history(
+    client: httpx.AsyncClient, account: Account, session_id: str
+) -> dict[str, Any]:
+    """The session's first 100 messages and total, as the REST door answers them."""
+    response = await client.get(
+        f"/api/v1/sessions/{session_id}/messages",
+        params={"page_size": 100},
+        headers=account.headers,
+    )
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data

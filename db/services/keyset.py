@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from tortoise.expressions import Q
@@ -17,4 +17,6 @@ class SortKey(NamedTuple):
 
 def older_than(key: SortKey) -> Q:
     """Rows after `key` in (created_at DESC, id DESC) order."""
-    return Q(created_at__lt=key.created_at) | Q(created_at=key.created_at, id__lt=key.id)
+    # SQLite compares stored times as text: the bound must be in UTC like the rows.
+    moment = key.created_at.astimezone(UTC)
+    return Q(created_at__lt=moment) | Q(created_at=moment, id__lt=key.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.queryset import QuerySet
@@ -109,8 +109,10 @@ def _filtered(
     query = LogEntry.all()
     if level is not None:
         query = query.filter(level=level)
+    # SQLite compares times as text, all stored in UTC: a bound with another offset must be
+    # turned into UTC first (10:01+01:00 is before 10:00+00:00, not after).
     if start_time is not None:
-        query = query.filter(created_at__gte=start_time)
+        query = query.filter(created_at__gte=start_time.astimezone(UTC))
     if end_time is not None:
-        query = query.filter(created_at__lte=end_time)
+        query = query.filter(created_at__lte=end_time.astimezone(UTC))
     return query

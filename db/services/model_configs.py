@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from tortoise.transactions import in_transaction
 
 from db.errors import Invalid, NotFound
@@ -14,23 +13,11 @@ from db.identity import Caller
 from db.models import LogLevel, ModelConfig
 from db.ports import ModelRegistry, ModelSpec
 from db.services import logs
-from db.services.history import check_parameters
+from db.services.config_rules import check_fields
 from db.services.ids import is_uuid
 from db.services.logs import require_admin
-from db.services.text import NUL, has_nul
 
 BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
-# Parameters are shown to every user; a secret must live in the environment instead.
-SECRET_PARAMETER_NAMES = frozenset(
-    {"api_key", "apikey", "key", "secret", "password", "authorization", "token", "access_token"}
-)
-_TEXT_LIMITS = {
-    "provider": 50,
-    "model_name": 200,
-    "model_version": 100,
-    "base_url": 500,
-    "api_key_env": 200,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +94,7 @@ async def create(*, caller: Caller, registry: ModelRegistry, values: ConfigChang
         if required not in fields:
             raise Invalid("is required", field=required)
     fields.setdefault("parameters", {})
-    _check_fields(fields)
+    check_fields(fields)
     config = ModelConfig(**{k: v for k, v in fields.items() if k != "is_default"})
     _check_spec(registry, spec_of(config))
     async with in_transaction():
@@ -133,7 +120,7 @@ async def update(
     fields = changes.given()
     if not fields:
         raise Invalid("name at least one field to change", field="changes")
-    _check_fields(fields)
+    check_fields(fields)
     if fields.get("is_default") is False:
         raise Invalid(
             "cannot be false: make another config the default instead", field="is_default"
@@ -160,48 +147,6 @@ async def update(
         details={"config_id": str(config.id), "version": config.version, "changes": changed},
     )
     return config
-
-
-def _check_fields(fields: dict[str, Any]) -> None:
-    for name, limit in _TEXT_LIMITS.items():
-        value = fields.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise Invalid("must be a string", field=name)
-        stripped = value.strip()
-        if NUL in stripped:
-            raise Invalid("must not contain NUL characters", field=name)
-        if name in ("provider", "model_name") and not stripped:
-            raise Invalid("must not be empty", field=name)
-        if len(stripped) > limit:
-            raise Invalid(f"must be at most {limit} characters", field=name)
-        fields[name] = stripped
-    if "parameters" in fields:
-        fields["parameters"] = _checked_parameters(fields["parameters"])
-    env_name = fields.get("api_key_env")
-    if env_name and not env_name.replace("_", "").isalnum():
-        raise Invalid("must be the NAME of an environment variable, not a key", field="api_key_env")
-
-
-def _checked_parameters(parameters: Any) -> dict[str, Any]:
-    if not isinstance(parameters, Mapping):
-        raise Invalid("must be a JSON object", field="parameters")
-    for name in parameters:
-        if str(name).lower().replace("-", "_") in SECRET_PARAMETER_NAMES:
-            raise Invalid(
-                f"{name!r} looks like a secret: put it in an environment variable and name "
-                "that variable in api_key_env",
-                field="parameters",
-            )
-    check_parameters(parameters)
-    try:
-        orjson.dumps(parameters)
-    except TypeError:
-        raise Invalid("is nested too deeply", field="parameters") from None
-    if has_nul(parameters):
-        raise Invalid("must not contain NUL characters", field="parameters")
-    return dict(parameters)
 
 
 def _check_spec(registry: ModelRegistry, spec: ModelSpec) -> None:

@@ -83,6 +83,8 @@ async def count() -> int:
 async def list_keys(*, user_id: str | None = None) -> list[ApiKey]:
     query = ApiKey.all().order_by("created_at", "id")
     if user_id is not None:
+        if not is_uuid(user_id):
+            return []  # no user has such an id (and PostgreSQL would refuse the query)
         query = query.filter(user_id=user_id)
     return list(await query)
 

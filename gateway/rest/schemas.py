@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
 
@@ -17,6 +18,8 @@ _OUT = ConfigDict(protected_namespaces=())
 
 # A `+` in an unencoded query string arrives as a space: `...T08:00:00 00:00`.
 _SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
+# pydantic reads a bare number as Unix seconds (20261124 would be 1970-08-23): not ISO 8601.
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 
 class CreateSessionBody(BaseModel):
@@ -61,7 +64,9 @@ class LogsQuery(PageQuery):
     @classmethod
     def _restore_plus(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return _SPACED_OFFSET.sub(r"+\1", value.strip())
+            value = _SPACED_OFFSET.sub(r"+\1", value.strip())
+            if _NUMBER.fullmatch(value):
+                raise PydanticCustomError("datetime_parsing", "Input is a number, not a time")
         return value
 
     @field_validator("start_time", "end_time")

@@ -1,0 +1,90 @@
+"""What a model config may hold: sizes, names, and no secret anywhere in its parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from db.errors import Invalid
+from db.services.history import check_parameters
+from db.services.text import NUL, has_nul
+
+TEXT_LIMITS = {
+    "provider": 50,
+    "model_name": 200,
+    "model_version": 100,
+    "base_url": 500,
+    "api_key_env": 200,
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Parameters are shown to every user; a secret must live in the environment instead.
+_SECRET_NAMES = frozenset(
+    {"key", "apikey", "secret", "password", "passwd", "authorization", "token", "cookie"}
+)
+_SECRET_ENDINGS = ("_key", "apikey", "_secret", "password", "_token", "credentials")
+
+
+def looks_secret(name: str) -> bool:
+    """`api_key`, `openai_api_key`, `Authorization`, `access_token`... but not `max_tokens`."""
+    normal = name.lower().replace("-", "_")
+    return normal in _SECRET_NAMES or normal.endswith(_SECRET_ENDINGS) or "authorization" in normal
+
+
+def _secret_path(value: Any, path: str = "") -> str | None:
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            where = f"{path}.{name}" if path else str(name)
+            if looks_secret(str(name)):
+                return where
+            if (found := _secret_path(item, where)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _secret_path(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
+def checked_parameters(parameters: Any) -> dict[str, Any]:
+    if not isinstance(parameters, Mapping):
+        raise Invalid("must be a JSON object", field="parameters")
+    try:
+        orjson.dumps(parameters)
+    except TypeError:
+        raise Invalid("is nested too deeply", field="parameters") from None
+    if (where := _secret_path(parameters)) is not None:
+        raise Invalid(
+            f"{where!r} looks like a secret: put it in an environment variable and name "
+            "that variable in api_key_env",
+            field="parameters",
+        )
+    check_parameters(parameters)
+    if has_nul(parameters):
+        raise Invalid("must not contain NUL characters", field="parameters")
+    return dict(parameters)
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    """Validate and normalise (strip) the given fields in place."""
+    for name, limit in TEXT_LIMITS.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Invalid("must be a string", field=name)
+        stripped = value.strip()
+        if NUL in stripped:
+            raise Invalid("must not contain NUL characters", field=name)
+        if name in ("provider", "model_name") and not stripped:
+            raise Invalid("must not be empty", field=name)
+        if len(stripped) > limit:
+            raise Invalid(f"must be at most {limit} characters", field=name)
+        fields[name] = stripped
+    if "parameters" in fields:
+        fields["parameters"] = checked_parameters(fields["parameters"])
+    env_name = fields.get("api_key_env")
+    if env_name and not _ENV_NAME.fullmatch(env_name):
+        raise Invalid("must be the NAME of an environment variable, not a key", field="api_key_env")

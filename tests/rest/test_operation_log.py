@@ -1,0 +1,108 @@
+"""The operations rest-v1.md says the system log records, each seen through GET /logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from db.services import model_configs, users
+from tests.factories import Account, create_session, make_account, make_config, send
+from tests.providers import FlakyProvider
+from tests.rest.expect import ok, refused, url
+
+
+async def _entries(client: httpx.AsyncClient, root: Account, event: str) -> list[dict[str, Any]]:
+    data = ok(await client.get(url("/logs"), headers=root.headers))
+    return [entry for entry in data["logs"] if entry["event"] == event]
+
+
+async def test_session_created(client: httpx.AsyncClient) -> None:
+    alice, root = await make_account("alice"), await make_account("root", admin=True)
+    session_id = await create_session(client, alice)
+    [entry] = await _entries(client, root, "session.created")
+    assert entry["level"] == "info"
+    assert entry["actor_id"] == alice.user_id
+    assert entry["details"]["session_id"] == session_id
+    assert "session created" in entry["message"] and "alice" in entry["message"]
+
+
+async def test_message_answered_with_model_and_latency(client: httpx.AsyncClient) -> None:
+    alice, root = await make_account("alice"), await make_account("root", admin=True)
+    session_id = await create_session(client, alice)
+    reply = ok(await send(client, alice, session_id))["ai_message"]
+    [entry] = await _entries(client, root, "message.answered")
+    assert entry["level"] == "info"
+    details = entry["details"]
+    assert (details["model_name"], details["provider"]) == ("echo", "echo")
+    assert details["latency_ms"] == reply["metadata"]["latency_ms"]
+    assert details["message_id"] == reply["message_id"]
+    assert f"{details['latency_ms']} ms" in entry["message"] and "echo" in entry["message"]
+
+
+async def test_model_config_changed_says_who_and_what(client: httpx.AsyncClient) -> None:
+    root = await make_account("root", admin=True)
+    config = await model_configs.get_default()
+    body = {"model_version": "2", "parameters": {"temperature": 0.3}}
+    ok(await client.put(url(f"/model-configs/{config.id}"), json=body, headers=root.headers))
+    [entry] = await _entries(client, root, "model_config.updated")
+    assert entry["actor_id"] == root.user_id
+    assert "root" in entry["message"]
+    assert "model_version" in entry["message"] and "parameters" in entry["message"]
+    assert entry["details"]["changes"] == {
+        "model_version": {"from": "1", "to": "2"},
+        "parameters": {"from": {}, "to": {"temperature": 0.3}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        (None, "no credentials"),
+        ("Basic dXNlcjpwYXNz", "no credentials"),
+        ("Bearer cgw_not-a-real-key", "unknown API key"),
+        ("revoked", "revoked API key"),
+    ],
+)
+async def test_authentication_failures(
+    client: httpx.AsyncClient, authorization: str | None, reason: str
+) -> None:
+    root, alice = await make_account("root", admin=True), await make_account("alice")
+    if authorization == "revoked":
+        await users.revoke_key(key_id_or_prefix=alice.key_id)
+        authorization = f"Bearer {alice.key}"
+    headers = {"Authorization": authorization} if authorization else {}
+    refused(await client.get(url("/model-configs"), headers=headers), 401)
+    [entry] = await _entries(client, root, "auth.failed")
+    assert entry["level"] == "warning"
+    assert entry["message"].startswith("authentication failed") and reason in entry["message"]
+    assert entry["details"]["source"] == "GET /api/v1/model-configs"
+    logged = str(entry)
+    assert alice.key not in logged and "cgw_not-a-real-key" not in logged  # no secret kept
+    assert entry["actor_id"] == (alice.user_id if reason.startswith("revoked") else None)
+
+
+async def test_authentication_failure_with_a_nul_in_the_path_is_still_logged(
+    client: httpx.AsyncClient,
+) -> None:
+    root = await make_account("root", admin=True)
+    refused(await client.get(url("/sessions/%00/messages")), 401)
+    [entry] = await _entries(client, root, "auth.failed")
+    assert entry["details"]["source"] == "GET /api/v1/sessions/\ufffd/messages"
+
+
+async def test_model_provider_failure(client: httpx.AsyncClient, flaky: FlakyProvider) -> None:
+    root, alice = await make_account("root", admin=True), await make_account("alice")
+    config = await make_config(provider="flaky", model_name="flaky-model")
+    session_id = await create_session(client, alice, model_config_id=str(config.id))
+    flaky.fail_next()
+    refused(await send(client, alice, session_id), 500)
+    [entry] = await _entries(client, root, "model.failed")
+    assert entry["level"] == "error"
+    assert entry["actor_id"] == alice.user_id
+    assert "flaky-model" in entry["message"] and "failed" in entry["message"]
+    details = entry["details"]
+    assert (details["provider"], details["status"]) == ("flaky", 503)
+    assert details["session_id"] == session_id
+    assert await _entries(client, root, "message.answered") == []
