@@ -39,7 +39,7 @@ def create_app(
     """The ASGI application; `models` and `events` let tests plug in their own ports."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    registry = models or default_registry()
+    registry = models or default_registry(settings)
     runtime = Runtime(
         models=registry,
         events=events or InProcessBroker(),
@@ -93,6 +93,9 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    # A trailing slash is another (unknown) route, answered with the 404 envelope, rather
+    # than a redirect legacy clients may not follow.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.runtime = runtime
     return app

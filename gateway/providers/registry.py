@@ -44,6 +44,7 @@ class ProviderRegistry:
     def __init__(self, providers: Iterable[Provider]) -> None:
         self._providers = {provider.name: provider for provider in providers}
         self._current: dict[str, _Entry] = {}
+        self._retired_busy: set[_Entry] = set()  # replaced, but a reply still uses them
         self._closing: set[asyncio.Task[None]] = set()
 
     def providers(self) -> Collection[str]:
@@ -64,11 +65,13 @@ class ProviderRegistry:
         finally:
             entry.users -= 1
             if entry.retired and entry.users == 0:
+                self._retired_busy.discard(entry)
                 await self._close(entry)
 
     def open_clients(self) -> int:
         """Clients built and not yet closed (current and retired-but-busy)."""
-        return len(self._current) + sum(1 for task in self._closing if not task.done())
+        closing = sum(1 for task in self._closing if not task.done())
+        return len(self._current) + len(self._retired_busy) + closing
 
     async def aclose(self) -> None:
         entries = list(self._current.values())
@@ -88,6 +91,7 @@ class ProviderRegistry:
         if entry is not None and spec.version < entry.spec.version:
             # A reader that saw an older version: serve it once, keep the newer client cached.
             fresh.retired = True
+            self._retired_busy.add(fresh)
             return fresh
         if entry is not None:
             logger.info(
@@ -99,6 +103,8 @@ class ProviderRegistry:
             entry.retired = True
             if entry.users == 0:
                 self._spawn_close(entry)
+            else:
+                self._retired_busy.add(entry)
         self._current[spec.config_id] = fresh
         return fresh
 
