@@ -6,7 +6,7 @@ in-process (`db.events`) and is replaced by PostgreSQL LISTEN/NOTIFY for scale-o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -75,7 +75,7 @@ class ModelClient(Protocol):
         """Ask for a whole reply."""
         ...
 
-    def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[ReplyDelta | ModelReply]:
+    def stream(self, turns: Sequence[ChatTurn]) -> AsyncGenerator[ReplyDelta | ModelReply]:
         """Yield deltas as they arrive, then exactly one `ModelReply` with the whole text."""
         ...
 

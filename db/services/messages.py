@@ -206,14 +206,16 @@ async def _answer(
     try:
         async with runtime.models.lease(spec) as client:
             if stream:
-                async for item in client.stream(model_turns):
-                    if isinstance(item, ReplyDelta):
-                        if first_piece_at is None:
-                            first_piece_at = time.perf_counter()
-                        pieces.append(item.text)
-                        yield ReplyPiece(message_id=str(reply_id), text=item.text)
-                    else:
-                        reply = item
+                # aclosing: the provider's connection goes back before the lease ends.
+                async with aclosing(client.stream(model_turns)) as items:
+                    async for item in items:
+                        if isinstance(item, ReplyDelta):
+                            if first_piece_at is None:
+                                first_piece_at = time.perf_counter()
+                            pieces.append(item.text)
+                            yield ReplyPiece(message_id=str(reply_id), text=item.text)
+                        else:
+                            reply = item
             else:
                 reply = await client.complete(model_turns)
         if reply is None:

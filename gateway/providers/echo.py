@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from db.errors import Invalid
@@ -40,7 +40,7 @@ class EchoClient:
             await asyncio.sleep(self.delay * len(_WORDS.findall(reply.content)))
         return reply
 
-    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[ReplyDelta | ModelReply]:
+    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncGenerator[ReplyDelta | ModelReply]:
         reply = self._reply(turns)
         for piece in _WORDS.findall(reply.content):
             if self.delay:

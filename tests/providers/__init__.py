@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from db.ports import ChatTurn, ModelError, ModelReply, ModelSpec, ReplyDelta
 from gateway.providers.echo import EchoClient
@@ -23,7 +23,7 @@ class FlakyClient(EchoClient):
         self._maybe_fail()
         return await super().complete(turns)
 
-    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[ReplyDelta | ModelReply]:
+    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncGenerator[ReplyDelta | ModelReply]:
         self._maybe_fail()
         async for item in super().stream(turns):
             yield item
