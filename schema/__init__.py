@@ -23,8 +23,11 @@ class GatewaySchema(strawberry.Schema):
     ) -> None:
         # Replaces strawberry's log-everything-with-a-traceback: codes, masking, one log line
         # for what is unexpected (see schema.errors).
+        refused = execution_context.pre_execution_errors if execution_context else None
         for error in errors_:
-            errors.shape(error)
+            errors.shape(
+                error, refused_before_execution=any(error is known for known in refused or ())
+            )
 
 
 def build_schema(limits: GraphQLLimits | None = None) -> GatewaySchema:

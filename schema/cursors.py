@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from db.errors import Invalid
+from db.services.ids import is_uuid
 from db.services.keyset import SortKey
 from db.times import iso
 
@@ -46,15 +47,28 @@ def key_cursor(kind: str, created_at: datetime, row_id: object) -> str:
     return _encode([kind, iso(created_at), row_id if isinstance(row_id, int) else str(row_id)])
 
 
-def parse_key_cursor(cursor: str | None, kind: str, field: str) -> SortKey | None:
+def parse_key_cursor(
+    cursor: str | None, kind: str, field: str, *, integer_ids: bool = False
+) -> SortKey | None:
+    """The sort key in `cursor`; `integer_ids` when the list's rows have integer ids, else
+    UUIDs. A value of another type would reach the database (and fail there) otherwise."""
     if cursor is None:
         return None
     values = _decode(cursor, kind, field)
     try:
         moment = datetime.fromisoformat(values[0])
         row_id = values[1]
-    except (IndexError, TypeError, ValueError):
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time has an offset")
+        moment = moment.astimezone(UTC)
+    except (IndexError, TypeError, ValueError, OverflowError):
         raise Invalid("is not a cursor of this list", field=field) from None
-    if len(values) != 2 or not isinstance(row_id, str | int):
+    if len(values) != 2 or not _is_row_id(row_id, integer_ids):
         raise Invalid("is not a cursor of this list", field=field)
     return SortKey(moment, row_id)
+
+
+def _is_row_id(value: object, integer: bool) -> bool:
+    if integer:
+        return type(value) is int and -(2**63) <= value < 2**63
+    return is_uuid(value)

@@ -13,6 +13,8 @@ import logging
 import uuid
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
 from db.models import LogLevel
@@ -30,6 +32,9 @@ CODE_OF: dict[type[ServiceError], str] = {
 }
 # Service fields are snake_case; this door names them as its schema does.
 _FIELD_NAMES = {"changes": "input"}
+# Refusals strawberry raises before execution (e.g. a query sent over the legacy graphql-ws
+# protocol, an unknown operationName over a WebSocket): the client's mistake, not ours.
+_REQUEST_EXCEPTIONS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 _pending_records: set[asyncio.Task[None]] = set()
 
 
@@ -38,8 +43,12 @@ def camel(name: str) -> str:
     return _FIELD_NAMES.get(name) or head + "".join(part.title() for part in rest)
 
 
-def shape(error: GraphQLError) -> None:
-    """Give `error` its code (and mask it when unexpected), in place, exactly once."""
+def shape(error: GraphQLError, *, refused_before_execution: bool = False) -> None:
+    """Give `error` its code (and mask it when unexpected), in place, exactly once.
+
+    `refused_before_execution`: the error is one of the document's parse or validation
+    errors (a bad literal's scalar parser may have raised any exception there).
+    """
     extensions = dict(error.extensions or {})
     if "code" in extensions:
         return
@@ -49,7 +58,7 @@ def shape(error: GraphQLError) -> None:
         if isinstance(original, Invalid) and original.field:
             extensions["field"] = camel(original.field)
             error.message = f"{extensions['field']}: {original.reason}"
-    elif error.path is None and _is_request_error(error):
+    elif error.path is None and (refused_before_execution or _is_request_error(error)):
         extensions["code"] = _request_error_code(error)
     else:
         reference = uuid.uuid4().hex[:12]
@@ -62,7 +71,11 @@ def shape(error: GraphQLError) -> None:
 
 def _is_request_error(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is None or isinstance(original, GraphQLError) or _is_variable_error(error)
+    return (
+        original is None
+        or isinstance(original, (GraphQLError, *_REQUEST_EXCEPTIONS))
+        or _is_variable_error(error)
+    )
 
 
 def _is_variable_error(error: GraphQLError) -> bool:

@@ -98,7 +98,7 @@ class Query:
         window = await logs.window(
             caller=caller,
             page=Slice.of(first=first, last=None),
-            after=parse_key_cursor(after, "l", "after"),
+            after=parse_key_cursor(after, "l", "after", integer_ids=True),
             level=stored_level,
             start_time=start_time,
             end_time=end_time,

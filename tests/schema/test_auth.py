@@ -1,0 +1,154 @@
+"""The authentication matrix of every query and mutation, ownership, admin-only operations,
+and introspection with and without GRAPHQL_INTROSPECTION."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from db.services import users
+from tests.factories import Account, make_account, make_config
+from tests.schema.conftest import OpenVariant
+from tests.schema.gql import Headers, fails, new_session, ok, post
+
+# name -> (document, variables given the ids of a session and a config)
+OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "me": ("{ me { id } }", {}),
+    "session": ("query($s: ID!) { session(id: $s) { id } }", {"s": "SESSION"}),
+    "sessions": ("{ sessions { totalCount } }", {}),
+    "modelConfigs": ("{ modelConfigs { id } }", {}),
+    "modelConfig": ("query($c: ID!) { modelConfig(id: $c) { id } }", {"c": "CONFIG"}),
+    "logs": ("{ logs { totalCount } }", {}),
+    "createSession": ("mutation { createSession { id } }", {}),
+    "sendMessage": (
+        'mutation($s: ID!) { sendMessage(input: {sessionId: $s, content: "hi"}) '
+        "{ aiMessage { id } } }",
+        {"s": "SESSION"},
+    ),
+    "updateModelConfig": (
+        'mutation($c: ID!) { updateModelConfig(id: $c, input: {modelName: "x"}) { id } }',
+        {"c": "CONFIG"},
+    ),
+    "createModelConfig": (
+        'mutation { createModelConfig(input: {modelName: "m", modelVersion: "1", '
+        'provider: "echo"}) { id } }',
+        {},
+    ),
+}
+STATE = """query($s: ID!) {
+  sessions { totalCount } session(id: $s) { messageCount } modelConfigs { version } }"""
+
+
+def filled(variables: dict[str, Any], session_id: str, config_id: str) -> dict[str, Any]:
+    ids = {"SESSION": session_id, "CONFIG": config_id}
+    return {name: ids.get(value, value) for name, value in variables.items()}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_every_operation_refuses_missing_bad_and_revoked_credentials(
+    client: httpx.AsyncClient, admin: Account, operation: str
+) -> None:
+    owner = await make_account("owner")
+    session_id = await new_session(client, owner)
+    config_id = str((await make_config()).id)
+    revoked = await make_account("revoked", admin=True)
+    await users.revoke_key(key_id_or_prefix=revoked.key_id)
+    document, variables = OPERATIONS[operation]
+    credentials: dict[str, Headers] = {
+        "none": {},
+        "unknown key": {"Authorization": "Bearer cgw_not-a-key"},
+        "revoked key": revoked.headers,
+        "not bearer": {"Authorization": f"Basic {owner.key}"},
+    }
+
+    for kind, headers in credentials.items():
+        answer = await post(client, document, headers, filled(variables, session_id, config_id))
+        assert answer.codes == ["UNAUTHENTICATED"], (kind, answer.errors)
+        assert answer.error()["path"] == [operation]
+        assert answer.data in (None, {operation: None})
+
+    data = await ok(client, "{ logs(first: 100) { edges { node { event details } } } }", admin)
+    failures = [e["node"] for e in data["logs"]["edges"] if e["node"]["event"] == "auth.failed"]
+    assert len(failures) == len(credentials)
+    assert {f["details"]["source"] for f in failures} == {"graphql"}
+    state = await ok(client, STATE, owner, {"s": session_id})  # nothing created, sent, changed
+    assert state["sessions"]["totalCount"] == 1
+    assert state["session"]["messageCount"] == 0
+    assert [c["version"] for c in state["modelConfigs"]] == [1, 1]
+
+
+async def test_another_users_session_is_invisible(
+    client: httpx.AsyncClient, alice: Account, bob: Account
+) -> None:
+    bobs = await new_session(client, bob)
+    query = "query($s: ID!) { session(id: $s) { id messageCount } }"
+
+    assert await ok(client, query, alice, {"s": bobs}) == {"session": None}
+    assert (await ok(client, "{ sessions { totalCount } }", alice))["sessions"]["totalCount"] == 0
+    error = await fails(
+        client,
+        OPERATIONS["sendMessage"][0],
+        alice,
+        {"s": bobs},
+        code="NOT_FOUND",
+    )
+    assert error["message"] == "session not found"
+    assert (await ok(client, query, bob, {"s": bobs}))["session"]["messageCount"] == 0
+
+
+async def test_admin_operations_are_forbidden_to_users_and_allowed_to_admins(
+    client: httpx.AsyncClient, alice: Account, bob: Account, admin: Account
+) -> None:
+    config_id = str((await make_config()).id)
+    bobs = await new_session(client, bob)
+    admin_only = {
+        name: (OPERATIONS[name][0], filled(OPERATIONS[name][1], bobs, config_id))
+        for name in ("logs", "updateModelConfig", "createModelConfig")
+    }
+    others = "query($u: ID!) { sessions(userId: $u) { edges { node { id } } } }"
+    admin_only["sessions"] = (others, {"u": bob.user_id})
+
+    for name, (document, variables) in admin_only.items():
+        error = await fails(client, document, alice, variables, code="FORBIDDEN")
+        assert error["path"] == [name]
+    configs = (await ok(client, "{ modelConfigs { version } }", alice))["modelConfigs"]
+    assert [c["version"] for c in configs] == [1, 1]
+
+    for name, (document, variables) in admin_only.items():
+        assert (await ok(client, document, admin, variables))[name] is not None
+    listed = await ok(client, others, admin, {"u": bob.user_id})
+    assert [e["node"]["id"] for e in listed["sessions"]["edges"]] == [bobs]
+    mine = await ok(client, others, alice, {"u": alice.user_id})
+    assert mine == {"sessions": {"edges": []}}
+
+
+async def test_admins_see_any_session(
+    client: httpx.AsyncClient, bob: Account, admin: Account
+) -> None:
+    bobs = await new_session(client, bob)
+
+    data = await ok(
+        client, "query($s: ID!) { session(id: $s) { user { name } } }", admin, {"s": bobs}
+    )
+
+    assert data == {"session": {"user": {"name": "bob"}}}
+
+
+async def test_introspection_needs_no_token_when_enabled(client: httpx.AsyncClient) -> None:
+    data = await ok(client, '{ __schema { queryType { name } } __type(name: "User") { name } }')
+
+    assert data == {"__schema": {"queryType": {"name": "Query"}}, "__type": {"name": "User"}}
+
+
+async def test_introspection_is_refused_when_switched_off(
+    variant: OpenVariant, alice: Account
+) -> None:
+    async with variant(GRAPHQL_INTROSPECTION="false") as closed:
+        for document in ("{ __schema { types { name } } }", '{ __type(name: "User") { name } }'):
+            answer = await post(closed, document, alice)
+            assert answer.data is None
+            assert set(answer.codes) == {"GRAPHQL_VALIDATION_FAILED"}
+            assert "introspection has been disabled" in answer.errors[0]["message"]
+        assert await ok(closed, "{ me { name } }", alice) == {"me": {"name": "alice"}}

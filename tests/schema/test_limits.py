@@ -1,0 +1,125 @@
+"""Query depth, alias and token limits: the settings' values are where refusal starts,
+and ordinary documents (GraphiQL's introspection among them) pass the defaults."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from graphql import Source, TokenKind, get_introspection_query
+from graphql.language import Lexer
+
+from gateway.settings import Settings
+from tests.factories import Account
+from tests.schema.conftest import OpenVariant
+from tests.schema.gql import new_session, ok, post
+
+# A path that can go on forever: ChatSession -> messages -> edges -> node (a Message) -> session.
+_TOP = ["sessions", "edges", "node"]
+_CYCLE = ["messages", "edges", "node", "session"]
+_LEAF = {"sessions": "totalCount", "messages": "totalCount", "edges": "cursor"}
+
+
+def deep(depth: int) -> str:
+    """A valid document whose deepest field lies `depth` levels below the top field."""
+    path = (_TOP + _CYCLE * depth)[:depth]
+    leaf = _LEAF.get(path[-1], "id")
+    return "{ " + " { ".join(path) + " { " + leaf + " }" * len(path) + " }"
+
+
+def aliased(count: int) -> str:
+    return "{ " + " ".join(f"a{n}: me {{ id }}" for n in range(count)) + " }"
+
+
+def tokens(count: int) -> str:
+    """A valid document of exactly `count` lexical tokens (count >= 15).
+
+    Repeated spreads of one fragment cost two tokens each but are validated and executed
+    once, so even a 2,000-token document stays cheap.
+    """
+    names = 1 if (count - 12) % 2 else 2
+    spreads = (count - 12 - names) // 2
+    return "{ me { " + "name " * names + "...F " * spreads + "} } fragment F on User { name }"
+
+
+def lexical_tokens(document: str) -> int:
+    """Tokens as graphql-core's parser counts them against its limit."""
+    lexer = Lexer(Source(document))
+    count = 0
+    while lexer.advance().kind != TokenKind.EOF:
+        count += 1
+    return count
+
+
+@pytest.fixture(autouse=True)
+def nothing_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    yield
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def check_limits(
+    client: httpx.AsyncClient, who: Account, max_depth: int, max_aliases: int, max_tokens: int
+) -> None:
+    for document in (deep(max_depth), aliased(max_aliases), tokens(max_tokens)):
+        answer = await post(client, document, who)
+        assert not answer.errors, (document[:80], answer.errors)
+        assert answer.data is not None
+    refusals = {
+        deep(max_depth + 1): (
+            "GRAPHQL_VALIDATION_FAILED",
+            f"maximum operation depth of {max_depth}",
+        ),
+        aliased(max_aliases + 1): ("GRAPHQL_VALIDATION_FAILED", f"Allowed: {max_aliases}"),
+        tokens(max_tokens + 1): ("GRAPHQL_PARSE_FAILED", f"more than {max_tokens} tokens"),
+    }
+    for document, (code, text) in refusals.items():
+        answer = await post(client, document, who)
+        assert answer.data is None
+        error = answer.error()
+        assert error["extensions"]["code"] == code
+        assert text in error["message"], error
+
+
+def test_the_builders_build_what_they_say() -> None:
+    assert deep(2) == "{ sessions { edges { cursor } } }"
+    assert deep(4) == "{ sessions { edges { node { messages { totalCount } } } } }"
+    assert tokens(15) == "{ me { name ...F } } fragment F on User { name }"
+    for count in (15, 16, 50, 2001):
+        assert lexical_tokens(tokens(count)) == count
+    assert aliased(2) == "{ a0: me { id } a1: me { id } }"
+
+
+async def test_default_limits(client: httpx.AsyncClient, alice: Account) -> None:
+    await new_session(client, alice)
+    defaults = Settings.model_fields
+
+    await check_limits(
+        client,
+        alice,
+        max_depth=defaults["graphql_max_depth"].default,
+        max_aliases=defaults["graphql_max_aliases"].default,
+        max_tokens=defaults["graphql_max_tokens"].default,
+    )
+
+
+async def test_limits_follow_the_settings(variant: OpenVariant, alice: Account) -> None:
+    environment = {"GRAPHQL_MAX_DEPTH": "4", "GRAPHQL_MAX_ALIASES": "2", "GRAPHQL_MAX_TOKENS": "50"}
+    async with variant(**environment) as limited:
+        await check_limits(limited, alice, max_depth=4, max_aliases=2, max_tokens=50)
+
+
+async def test_graphiqls_introspection_passes_the_defaults(client: httpx.AsyncClient) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+
+    data = await ok(client, query)
+
+    assert data["__schema"]["queryType"]["name"] == "Query"
+    assert data["__schema"]["subscriptionType"]["name"] == "Subscription"
