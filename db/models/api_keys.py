@@ -28,3 +28,4 @@ class ApiKey(Model):
 
     class Meta:
         table = "api_keys"
+        indexes = (("user_id",),)

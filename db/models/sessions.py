@@ -33,4 +33,4 @@ class ChatSession(Model):
 
     class Meta:
         table = "chat_sessions"
-        indexes = (("user_id", "created_at"), ("created_at",))
+        indexes = (("user_id", "created_at"), ("created_at",), ("model_config_id",))

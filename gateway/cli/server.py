@@ -1,0 +1,132 @@
+"""serve, migrate, makemigrations, schema export."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from db import migrate as migrations
+from db import scratch
+from db.config import database_dialect
+from gateway import bootstrap
+from gateway.cli.common import FIXABLE, clean_failure, main, settings
+
+
+@main.command()
+@click.option("--host", help="Interface to bind (HOST).")
+@click.option("--port", type=int, help="Port to listen on (PORT).")
+@click.option("--workers", type=int, help="Worker processes (WORKERS).")
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
+def serve(host: str | None, port: int | None, workers: int | None, no_migrate: bool) -> None:
+    """Start the HTTP server (applies pending migrations first unless told not to)."""
+    config = settings(host=host, port=port, workers=workers)
+    # Build the app once here: a setting it cannot work with stops us before anything
+    # is migrated or any key is printed.
+    from gateway.app import create_app
+
+    create_app(config)
+    if config.migrate_on_start and not no_migrate:
+        try:
+            prepared = asyncio.run(
+                bootstrap.prepare(config, create_first_admin=config.bootstrap_admin)
+            )
+        except FIXABLE as exc:
+            raise clean_failure(exc) from exc
+        for name in prepared.applied:
+            click.echo(f"applied migration {name}", err=True)
+        if prepared.first_admin is not None:
+            click.echo(
+                "First admin created (shown once; set BOOTSTRAP_ADMIN=false to skip):\n"
+                f"  user_id: {prepared.first_admin.key.user_id}\n"
+                f"  api_key: {prepared.first_admin.secret}"
+            )
+    click.echo(f"serving on http://{config.host}:{config.port}", err=True)
+    sys.stdout.flush()
+    uvicorn.run(
+        "gateway.asgi:app",
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        log_level=config.log_level,
+        access_log=config.access_log,
+        proxy_headers=True,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending migrations to DATABASE_URL and seed the built-in echo model."""
+    try:
+        prepared = asyncio.run(bootstrap.prepare(settings()))
+    except FIXABLE as exc:
+        raise clean_failure(exc) from exc
+    for name in prepared.applied:
+        click.echo(f"applied migration {name}")
+    if not prepared.applied:
+        click.echo("database is up to date")
+    if prepared.seeded_echo:
+        click.echo("created the built-in echo model config (default)")
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--postgres-url",
+    default="postgres://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="A PostgreSQL server where a scratch database may be created.",
+)
+def makemigrations(name: str, postgres_url: str) -> None:
+    """Generate the next migration for BOTH dialects from model changes (developers)."""
+    with scratch.sqlite_database() as sqlite_url, scratch.postgres_database(postgres_url) as pg_url:
+        for url in (sqlite_url, pg_url):
+            # Tortoise caches SQL per dialect for the whole process: one process per dialect.
+            result = subprocess.run(
+                [sys.executable, "-m", "gateway.cli", "makemigration-for", url, name],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise click.ClickException(result.stderr.strip() or result.stdout.strip())
+            click.echo(result.stdout.strip())
+
+
+@main.command("makemigration-for", hidden=True)
+@click.argument("database_url")
+@click.argument("name")
+def makemigration_for(database_url: str, name: str) -> None:
+    """Generate one dialect's migration against a scratch database."""
+    generated = asyncio.run(migrations.make(database_url, name=name))
+    click.echo(f"{database_dialect(database_url)}: {generated or 'no changes'}")
+
+
+@main.group("schema")
+def schema_group() -> None:
+    """The GraphQL schema."""
+
+
+@schema_group.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=Path("schema.graphql"),
+    show_default=True,
+    help="File to write; '-' for stdout.",
+)
+def schema_export(output: Path) -> None:
+    """Write the GraphQL schema (SDL) that the server serves."""
+    from schema import sdl  # building the schema costs time the other commands need not pay
+
+    text = sdl()
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
