@@ -16,5 +16,7 @@ def configure_logging(level: str) -> None:
         handler._gateway = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
-    # Tortoise logs every SQL statement at debug level; keep that for explicit debugging.
-    logging.getLogger("tortoise").setLevel(max(logging.INFO, root.level))
+    # The ORM and drivers log every SQL statement with its parameters (message contents)
+    # at debug level: keep them at INFO even when the service itself is debugged.
+    for noisy in ("tortoise", "aiosqlite", "asyncpg"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

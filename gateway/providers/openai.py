@@ -72,7 +72,7 @@ class OpenAIClient:
             try:
                 async with self._upstream.post(body, attempts, accept=JSON) as response:
                     data = await self._upstream.read(response, attempts)
-                return _counted(completion_reply(parse_json(data, self._redact)), attempts)
+                return _counted(self._whole_reply(data), attempts)
             except Failure as failure:
                 await self._before_retry(failure, attempts)
 
@@ -87,7 +87,7 @@ class OpenAIClient:
                     if response.content_type == JSON:
                         # A server that ignores `stream: true` answers with one whole object.
                         data = await self._upstream.read(response, attempts)
-                        reply = completion_reply(parse_json(data, self._redact))
+                        reply = self._whole_reply(data)
                     else:
                         state = StreamState(self._redact)
                         async with aclosing(self._upstream.events(response, attempts)) as events:
@@ -113,6 +113,9 @@ class OpenAIClient:
 
     async def aclose(self) -> None:
         await self._upstream.aclose()
+
+    def _whole_reply(self, data: bytes) -> ModelReply:
+        return completion_reply(parse_json(data, self._redact), self._redact)
 
     @staticmethod
     def _finished(state: StreamState) -> ModelReply:

@@ -51,7 +51,7 @@ def reported_error(payload: Any, redact: Redactor) -> Failure:
     )
 
 
-def completion_reply(payload: Mapping[str, Any]) -> ModelReply:
+def completion_reply(payload: Mapping[str, Any], redact: Redactor) -> ModelReply:
     """The reply in a whole (non-streamed) chat.completion object."""
     choices = payload.get("choices")
     first = choices[0] if isinstance(choices, list) and choices else None
@@ -68,7 +68,7 @@ def completion_reply(payload: Mapping[str, Any]) -> ModelReply:
         content=content,
         finish_reason=_text(first.get("finish_reason")) if isinstance(first, dict) else None,
         usage=usage_of(payload.get("usage")),
-        labels=labels_of(payload),
+        labels=labels_of(payload, redact),
     )
 
 
@@ -83,9 +83,14 @@ def usage_of(value: Any) -> Usage | None:
     return None if usage == Usage() else usage
 
 
-def labels_of(payload: Mapping[str, Any]) -> dict[str, str]:
-    """Facts the server reports: the exact model (version) it ran, its response id."""
-    return {label: payload[key] for key, label in _LABELS.items() if _text(payload.get(key))}
+def labels_of(payload: Mapping[str, Any], redact: Redactor) -> dict[str, str]:
+    """Facts the server reports: the exact model (version) it ran, its response id.
+
+    Stored and shown to users like everything the server says, so redacted the same way.
+    """
+    return {
+        label: redact(payload[key]) for key, label in _LABELS.items() if _text(payload.get(key))
+    }
 
 
 def _text(value: Any) -> str | None:
@@ -117,7 +122,7 @@ class StreamState:
             self.done = True
             return ""
         chunk = parse_json(data, self._redact)
-        self._labels.update(labels_of(chunk))
+        self._labels.update(labels_of(chunk, self._redact))
         # Usage comes in the final chunk (choices empty), or with every chunk on some servers.
         self.usage = usage_of(chunk.get("usage")) or self.usage
         text = ""

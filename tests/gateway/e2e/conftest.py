@@ -1,0 +1,106 @@
+"""Fixtures of the end-to-end tests: the app behind a real uvicorn on loopback, with the
+`openai` provider; a scripted Chat Completions server; the key in the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from gateway.providers import EchoProvider, OpenAIProvider, ProviderRegistry
+from gateway.providers.retry import ProviderTimeouts, RetryPolicy
+from tests.factories import Account, make_account
+from tests.gateway.e2e.support import KEY_ENV
+from tests.providers import FlakyProvider
+from tests.providers.fake_openai import FakeOpenAI
+from tests.servers import servers  # noqa: F401 (a fixture, for the tests on processes)
+
+# A held reply waits on the test, so reads may idle; retries stay quick and few.
+TIMEOUTS = ProviderTimeouts(connect=1.0, read=20.0, total=30.0)
+RETRY = RetryPolicy(max_retries=1, base_delay=0.01, max_delay=0.05)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    http_url: str
+    ws_url: str
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A key only redaction of this very value can hide (not shaped like OpenAI's)."""
+    key = f"cgw-e2e-{secrets.token_hex(16)}"
+    monkeypatch.setenv(KEY_ENV, key)
+    return key
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def registry(flaky: FlakyProvider) -> ProviderRegistry:
+    """The app's registry here: the shipped providers, `openai` with quick test policies."""
+    openai = OpenAIProvider(timeouts=TIMEOUTS, retry=RETRY)
+    return ProviderRegistry([EchoProvider(), flaky, openai])
+
+
+@pytest.fixture
+async def alice(app: Starlette) -> Account:
+    return await make_account("alice")
+
+
+@pytest.fixture
+async def admin(app: Starlette) -> Account:
+    return await make_account("root", admin=True)
+
+
+@pytest.fixture
+async def live(app: Starlette) -> AsyncIterator[LiveServer]:
+    """The test's own app (its database, its registry) behind real sockets.
+
+    uvicorn runs in the test's event loop with lifespan "off": the `app` fixture runs it.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises why it could not start
+                    raise AssertionError("uvicorn stopped before it started")
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql")
+    finally:
+        server.should_exit = True
+        try:
+            async with asyncio.timeout(15):
+                await task
+        finally:
+            if not task.done():
+                task.cancel()
+
+
+@pytest.fixture
+async def http(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A real HTTP client of the live server."""
+    async with httpx.AsyncClient(base_url=live.http_url, timeout=10) as client:
+        yield client
