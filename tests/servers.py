@@ -22,10 +22,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from starlette.applications import Starlette
 
 from db import scratch
 from gateway.settings import Settings
@@ -231,3 +234,46 @@ def scratch_database(folder: Path, name: str = "scratch") -> Iterator[str]:
             asyncio.run(scratch.drop_postgres(POSTGRES_SERVER, url))
     else:
         yield f"sqlite://{folder / f'{name}.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    http_url: str
+    ws_url: str
+
+
+@asynccontextmanager
+async def live_server(app: Starlette) -> AsyncIterator[LiveServer]:
+    """`app` behind a real uvicorn on a loopback port, in the test's own event loop.
+
+    The app's lifespan is already running (the `app` fixture), so uvicorn must not run it
+    again; the test's database and provider registry are shared with it.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises why it could not start
+                    raise AssertionError("uvicorn stopped before it started")
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql")
+    finally:
+        server.should_exit = True
+        try:
+            async with asyncio.timeout(15):
+                await task
+        finally:
+            if not task.done():
+                task.cancel()

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.factories import Account, make_config, send
-from tests.schema.conftest import LiveServer
 from tests.schema.gql import eventually, new_session
 from tests.schema.ws import PROTOCOLS, ProtocolClient, TransportWS
+from tests.servers import LiveServer
 
 STREAM = """
 subscription($input: SendMessageInput!) {

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from tests.factories import Account
-from tests.schema.conftest import LiveServer, OpenVariant
+from tests.schema.conftest import OpenVariant
 from tests.schema.gql import new_session
 from tests.schema.ws import TransportWS
+from tests.servers import LiveServer
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # What GraphiQL's default (multipart) fetcher sends with each request.

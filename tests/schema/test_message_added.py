@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 
 from db.events import session_topic
 from tests.factories import Account, send
-from tests.schema.conftest import LiveServer
 from tests.schema.gql import eventually, new_session, send_gql
 from tests.schema.ws import PROTOCOLS, ProtocolClient, TransportWS
+from tests.servers import LiveServer
 
 ADDED = """
 subscription($s: ID!) {

@@ -11,9 +11,9 @@ import pytest
 from db.services import users
 from tests.factories import Account, make_account, make_config
 from tests.providers import FlakyProvider
-from tests.schema.conftest import LiveServer
 from tests.schema.gql import new_session, ok
 from tests.schema.ws import PROTOCOLS, LegacyWS, ProtocolClient, TransportWS
+from tests.servers import LiveServer
 
 STREAM = """
 subscription($input: SendMessageInput!) {

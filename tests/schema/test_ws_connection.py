@@ -13,9 +13,9 @@ from websockets.typing import Subprotocol
 
 from db.services import users
 from tests.factories import Account, make_config
-from tests.schema.conftest import LiveServer
 from tests.schema.gql import new_session
 from tests.schema.ws import PROTOCOLS, ProtocolClient, TransportWS
+from tests.servers import LiveServer
 
 ADDED = "subscription($s: ID!) { messageAdded(sessionId: $s) { id } }"
 Protocol = type[ProtocolClient]

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from gateway.providers import EchoProvider, OpenAIProvider, ProviderRegistry
@@ -19,17 +16,15 @@ from tests.factories import Account, make_account
 from tests.gateway.e2e.support import KEY_ENV
 from tests.providers import FlakyProvider
 from tests.providers.fake_openai import FakeOpenAI
-from tests.servers import servers  # noqa: F401 (a fixture, for the tests on processes)
+from tests.servers import (
+    LiveServer,
+    live_server,
+    servers,  # noqa: F401 (a fixture, for the tests on processes)
+)
 
 # A held reply waits on the test, so reads may idle; retries stay quick and few.
 TIMEOUTS = ProviderTimeouts(connect=1.0, read=20.0, total=30.0)
 RETRY = RetryPolicy(max_retries=1, base_delay=0.01, max_delay=0.05)
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    http_url: str
-    ws_url: str
 
 
 @pytest.fixture
@@ -65,38 +60,8 @@ async def admin(app: Starlette) -> Account:
 
 @pytest.fixture
 async def live(app: Starlette) -> AsyncIterator[LiveServer]:
-    """The test's own app (its database, its registry) behind real sockets.
-
-    uvicorn runs in the test's event loop with lifespan "off": the `app` fixture runs it.
-    """
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises why it could not start
-                    raise AssertionError("uvicorn stopped before it started")
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql")
-    finally:
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(15):
-                await task
-        finally:
-            if not task.done():
-                task.cancel()
+    async with live_server(app) as server:
+        yield server
 
 
 @pytest.fixture

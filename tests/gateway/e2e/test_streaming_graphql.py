@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 
 from tests.factories import Account
-from tests.gateway.e2e.conftest import LiveServer
 from tests.gateway.e2e.support import openai_session, stored
 from tests.providers.fake_openai import FakeOpenAI, error, stream
 from tests.providers.frames import DONE, chunk, frame, usage_chunk
 from tests.schema.ws import TransportWS
+from tests.servers import LiveServer
 
 STREAM = """
 subscription($input: SendMessageInput!) {
