@@ -1,35 +1,45 @@
-"""Messages: a session's history, and a turn: store the question, ask the model, store the reply."""
+"""Messages: a session's history, and a turn: store the question, have it answered."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
-import time
-import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
-from db.errors import Invalid, ModelFailed, NotFound
-from db.events import session_topic
-from db.fields import Json
+from db.errors import Invalid, NotFound
 from db.identity import Caller
-from db.models import ChatSession, LogLevel, Message, MessageType, ModelConfig
-from db.ports import ModelError, ModelReply, ModelSpec, ReplyDelta, Runtime
-from db.services import history, logs, sessions, turns
+from db.models import ChatSession, Message, MessageType
+from db.ports import Runtime
+from db.services import replies, sessions, turns
 from db.services.ids import is_uuid
-from db.services.model_configs import spec_of
+from db.services.message_store import append
 from db.services.pagination import PageRequest
 from db.services.text import NUL, has_nul
+from db.services.turn_events import (
+    AiMessageStored,
+    ReplyPiece,
+    TurnEvent,
+    TurnResult,
+    UserMessageStored,
+)
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "AiMessageStored",
+    "MessagePage",
+    "ReplyPiece",
+    "TurnEvent",
+    "TurnResult",
+    "UserMessageStored",
+    "complete",
+    "get",
+    "list_page",
+    "run_turn",
+    "send",
+]
 MAX_CLIENT_MESSAGE_ID_CHARS = 200
 
 
@@ -37,37 +47,6 @@ MAX_CLIENT_MESSAGE_ID_CHARS = 200
 class MessagePage:
     messages: list[Message]
     total: int
-
-
-@dataclass(frozen=True, slots=True)
-class UserMessageStored:
-    """The question is stored (or was already, for an idempotent retry: `replayed`)."""
-
-    message: Message
-    replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyPiece:
-    """A piece of the reply; `message_id` is the id the stored reply will have."""
-
-    message_id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AiMessageStored:
-    message: Message
-    replayed: bool = False
-
-
-TurnEvent = UserMessageStored | ReplyPiece | AiMessageStored
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    user_message: Message
-    ai_message: Message
 
 
 async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> MessagePage:
@@ -169,7 +148,7 @@ async def run_turn(
                 yield AiMessageStored(answer, replayed=True)
                 return
         else:
-            question = await _store(
+            question = await append(
                 runtime,
                 session,
                 type=MessageType.USER,
@@ -181,96 +160,11 @@ async def run_turn(
             yield UserMessageStored(question)
         # aclosing: if our listener leaves, the answer stores its partial reply while
         # the turn is still held, not later when the generator is collected.
-        async with aclosing(_answer(runtime, caller, session, question, stream=stream)) as events:
+        async with aclosing(
+            replies.answer(runtime, caller, session, question, stream=stream)
+        ) as events:
             async for event in events:
                 yield event
-
-
-async def _answer(
-    runtime: Runtime, caller: Caller, session: ChatSession, question: Message, *, stream: bool
-) -> AsyncGenerator[TurnEvent]:
-    # Read fresh: an update since the session was opened must reach this very reply.
-    config = await ModelConfig.get(id=session.model_config_id)
-    spec = spec_of(config)
-    model_turns = await history.model_input(
-        session_id=str(session.id),
-        up_to_seq=question.seq,
-        parameters=spec.parameters,
-        limits=runtime.limits,
-    )
-    reply_id = uuid.uuid4()
-    pieces: list[str] = []
-    started = time.perf_counter()
-    first_piece_at: float | None = None
-    reply: ModelReply | None = None
-    try:
-        async with runtime.models.lease(spec) as client:
-            if stream:
-                # aclosing: the provider's connection goes back before the lease ends.
-                async with aclosing(client.stream(model_turns)) as items:
-                    async for item in items:
-                        if isinstance(item, ReplyDelta):
-                            if first_piece_at is None:
-                                first_piece_at = time.perf_counter()
-                            pieces.append(item.text)
-                            yield ReplyPiece(message_id=str(reply_id), text=item.text)
-                        else:
-                            reply = item
-            else:
-                reply = await client.complete(model_turns)
-        if reply is None:
-            raise ModelError("the model stream ended without a final reply")
-    except (asyncio.CancelledError, GeneratorExit):
-        # The listener went away mid-reply: keep what was said, as a chat UI's "stop" does.
-        if pieces:
-            partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
-            metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
-            await asyncio.shield(
-                _store(
-                    runtime,
-                    session,
-                    type=MessageType.AI,
-                    content=partial.content,
-                    metadata=metadata,
-                    reply_to=question,
-                    id=reply_id,
-                )
-            )
-        raise
-    except ModelError as exc:
-        await _report_failure(caller, session, spec.model_name, spec.provider, exc)
-        raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
-    except Exception as exc:
-        logger.exception("provider %s raised unexpectedly", spec.provider)
-        await _report_failure(caller, session, spec.model_name, spec.provider, exc)
-        raise ModelFailed("the AI model failed to reply") from exc
-
-    metadata = _reply_metadata(spec, reply, started, first_piece_at, stream)
-    answer = await _store(
-        runtime,
-        session,
-        type=MessageType.AI,
-        content=reply.content,
-        metadata=metadata,
-        reply_to=question,
-        id=reply_id,
-    )
-    await logs.record(
-        level=LogLevel.INFO,
-        event="message.answered",
-        message=f"{spec.model_name} ({spec.provider}) answered in {metadata['latency_ms']} ms",
-        actor_id=caller.user_id,
-        details={
-            "session_id": str(session.id),
-            "message_id": str(answer.id),
-            "model_config_id": spec.config_id,
-            "model_name": spec.model_name,
-            "provider": spec.provider,
-            "latency_ms": metadata["latency_ms"],
-            "usage": metadata.get("usage"),
-        },
-    )
-    yield AiMessageStored(answer)
 
 
 async def _stored_question(session: ChatSession, key: str | None, digest: str) -> Message | None:
@@ -280,69 +174,6 @@ async def _stored_question(session: ChatSession, key: str | None, digest: str) -
     if question is not None and question.request_digest != digest:
         raise Invalid("was already used for a different message", field="client_message_id")
     return question
-
-
-async def _store(runtime: Runtime, session: ChatSession, **fields: Any) -> Message:
-    """Append a message with the next sequence number, then announce it."""
-    async with in_transaction():
-        # The UPDATE takes the row lock on PostgreSQL, so numbering is exact across processes.
-        await ChatSession.filter(id=session.id).update(
-            last_seq=F("last_seq") + 1, updated_at=datetime.now(UTC)
-        )
-        seq = await ChatSession.filter(id=session.id).first().values_list("last_seq", flat=True)
-        fields["metadata"] = Json(fields.get("metadata"))
-        message = await Message.create(session_id=session.id, seq=seq, **fields)
-    await runtime.events.publish(
-        session_topic(str(session.id)),
-        {"kind": "message_added", "session_id": str(session.id), "message_id": str(message.id)},
-    )
-    return message
-
-
-def _reply_metadata(
-    spec: ModelSpec, reply: ModelReply, started: float, first_piece_at: float | None, streamed: bool
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = dict(reply.labels)
-    metadata.update(
-        provider=spec.provider,
-        model_name=spec.model_name,
-        model_version=spec.model_version,
-        model_config_id=spec.config_id,
-        config_version=spec.version,
-        finish_reason=reply.finish_reason,
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        streamed=streamed,
-    )
-    if reply.usage is not None:
-        metadata["usage"] = {
-            "prompt_tokens": reply.usage.prompt_tokens,
-            "completion_tokens": reply.usage.completion_tokens,
-        }
-    if first_piece_at is not None:
-        metadata["time_to_first_token_ms"] = round((first_piece_at - started) * 1000, 1)
-    return metadata
-
-
-async def _report_failure(
-    caller: Caller, session: ChatSession, model_name: str, provider: str, exc: Exception
-) -> None:
-    status = getattr(exc, "status", None)
-    details: dict[str, Any] = {
-        "session_id": str(session.id),
-        "model_name": model_name,
-        "provider": provider,
-        "error": str(exc) if isinstance(exc, ModelError) else type(exc).__name__,
-    }
-    if status is not None:
-        details["status"] = status
-    details.update(getattr(exc, "details", {}))
-    await logs.record(
-        level=LogLevel.ERROR,
-        event="model.failed",
-        message=f"model {model_name} ({provider}) failed: {details['error']}",
-        actor_id=caller.user_id,
-        details=details,
-    )
 
 
 def _checked_content(content: Any, max_chars: int) -> str:

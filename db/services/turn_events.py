@@ -1,0 +1,38 @@
+"""What a turn reports as it goes, to whichever door drives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.models import Message
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessageStored:
+    """The question is stored (or was already, for an idempotent retry: `replayed`)."""
+
+    message: Message
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPiece:
+    """A piece of the reply; `message_id` is the id the stored reply will have."""
+
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AiMessageStored:
+    message: Message
+    replayed: bool = False
+
+
+TurnEvent = UserMessageStored | ReplyPiece | AiMessageStored
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    user_message: Message
+    ai_message: Message
