@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from db.errors import Forbidden
 from db.models.users import Role
 
 
@@ -17,3 +18,9 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+
+def require_admin(caller: Caller, action: str) -> None:
+    """Refuse `action` to anyone but an admin."""
+    if not caller.is_admin:
+        raise Forbidden(f"only admins may {action}")

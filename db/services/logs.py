@@ -10,8 +10,8 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from db.errors import Forbidden, Invalid
-from db.identity import Caller
+from db.errors import Invalid
+from db.identity import Caller, require_admin
 from db.models import LogEntry, LogLevel
 from db.services.keyset import SortKey, older_than
 from db.services.pagination import PageRequest, Slice, Window
@@ -46,12 +46,6 @@ async def record(
 class LogPage:
     entries: list[LogEntry]
     total: int
-
-
-def require_admin(caller: Caller, action: str) -> None:
-    """Refuse `action` to anyone but an admin."""
-    if not caller.is_admin:
-        raise Forbidden(f"only admins may {action}")
 
 
 async def list_page(

@@ -9,13 +9,12 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from db.errors import Invalid, NotFound
-from db.identity import Caller
+from db.identity import Caller, require_admin
 from db.models import LogLevel, ModelConfig
 from db.ports import ModelRegistry, ModelSpec
 from db.services import logs
 from db.services.config_rules import check_fields
 from db.services.ids import is_uuid
-from db.services.logs import require_admin
 
 BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
 
