@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,51 @@ def cli(args: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
+@dataclass
+class Gateway:
+    base: str
+    account: dict[str, str]  # user_id and api_key of the user made for the run
+    pid: int
+    database: str
+
+
+@asynccontextmanager
+async def running_gateway(
+    database_url: str | None, *, admin: bool = False, env: dict[str, str] | None = None
+) -> AsyncIterator[Gateway]:
+    """`chat-gateway serve` on a migrated database (a scratch SQLite file by default), with
+    one user made for the run; stopped on exit."""
+    url = database_url or f"sqlite://{tempfile.mkdtemp()}/bench.sqlite3"
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "ACCESS_LOG": "false",
+        "BOOTSTRAP_ADMIN": "false",
+        **(env or {}),
+    }
+    cli(["migrate"], environment)
+    account = json.loads(
+        cli(["user", "create", "bench", *(["--admin"] if admin else [])], environment)
+    )
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+        [str(BIN / "chat-gateway"), "serve", "--no-migrate"],
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(base)
+        yield Gateway(base, account, server.pid, url.split(":", 1)[0])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -162,29 +209,8 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=100, help="turns stored in the session")
     options = parser.parse_args()
 
-    folder = tempfile.mkdtemp()
-    url = options.database_url or f"sqlite://{folder}/bench.sqlite3"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "ACCESS_LOG": "false",
-        "BOOTSTRAP_ADMIN": "false",
-    }
-    cli(["migrate"], env)
-    account = json.loads(cli(["user", "create", "bench"], env))
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [str(BIN / "chat-gateway"), "serve", "--no-migrate"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_ready(base)
+    async with running_gateway(options.database_url) as gateway:
+        base, account = gateway.base, gateway.account
         session_id = await seed(base, account["api_key"], account["user_id"], options.turns)
         deep_after = await cursor_after(base, account["api_key"], session_id, 80)
         scenarios = [
@@ -212,7 +238,7 @@ async def main() -> None:
             ),
         ]
         print(
-            f"database: {url.split(':', 1)[0]}, {options.turns * 2} messages, "
+            f"database: {gateway.database}, {options.turns * 2} messages, "
             f"{options.concurrency} connections, {options.seconds:.0f} s each"
         )
         print(
@@ -225,11 +251,8 @@ async def main() -> None:
             )
             print(
                 f"{scenario.name:42} {result['rps']:8.0f} {result['p50_ms']:8.2f} "
-                f"{result['p99_ms']:8.2f} {result['errors']:7d} {rss_mib(server.pid):8.1f}"
+                f"{result['p99_ms']:8.2f} {result['errors']:7d} {rss_mib(gateway.pid):8.1f}"
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

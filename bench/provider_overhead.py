@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +25,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_bench import BIN, ROOT, cli, free_port, rss_mib, wait_ready
+from api_bench import Gateway, free_port, rss_mib, running_gateway
 
 KEY_ENV = "BENCH_UPSTREAM_KEY"
 
@@ -140,90 +137,75 @@ async def main() -> None:
     upstream_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", upstream_port).start()
 
-    folder = tempfile.mkdtemp()
-    url = options.database_url or f"sqlite://{folder}/bench.sqlite3"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "ACCESS_LOG": "false",
-        "BOOTSTRAP_ADMIN": "false",
-        KEY_ENV: "bench-key",
-    }
-    cli(["migrate"], env)
-    admin = json.loads(cli(["user", "create", "bench", "--admin"], env))
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [str(BIN / "chat-gateway"), "serve", "--no-migrate"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    gateway = running_gateway(options.database_url, admin=True, env={KEY_ENV: "bench-key"})
     try:
-        await wait_ready(base)
-        async with aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {admin['api_key']}"}
-        ) as http:
-            created = await graphql(
-                http,
-                base,
-                'mutation($u: String!) { createModelConfig(input: {provider: "openai", '
-                'modelName: "bench-model", modelVersion: "1", baseUrl: $u, '
-                f'apiKeyEnv: "{KEY_ENV}", parameters: {{max_history_messages: 2}}}}) {{ id }} }}',
-                u=f"http://127.0.0.1:{upstream_port}/v1",
-            )
-            config_id = created["createModelConfig"]["id"]
-            sessions = [
-                (
-                    await graphql(
-                        http,
-                        base,
-                        "mutation($c: ID!) { createSession(input: {modelConfigId: $c}) { id } }",
-                        c=config_id,
-                    )
-                )["createSession"]["id"]
-                for _ in range(8)
-            ]
-        print(
-            f"database: {url.split(':', 1)[0]}; upstream answers after "
-            f"{options.upstream_ms:.0f} ms; {options.requests} replies per row"
+        async with gateway as running:
+            await compare(running, upstream, upstream_port, options)
+    finally:
+        await runner.cleanup()
+
+
+async def compare(
+    gateway: Gateway, upstream: Upstream, upstream_port: int, options: argparse.Namespace
+) -> None:
+    """Create the config and sessions, then print the overhead table."""
+    base, admin = gateway.base, gateway.account
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {admin['api_key']}"}
+    ) as http:
+        created = await graphql(
+            http,
+            base,
+            'mutation($u: String!) { createModelConfig(input: {provider: "openai", '
+            'modelName: "bench-model", modelVersion: "1", baseUrl: $u, '
+            f'apiKeyEnv: "{KEY_ENV}", parameters: {{max_history_messages: 2}}}}) {{ id }} }}',
+            u=f"http://127.0.0.1:{upstream_port}/v1",
         )
-        print(f"{'reply':10} {'clients':>7} {'overhead p50 ms':>16} {'p99 ms':>8} {'RSS MiB':>8}")
-        for stream in (False, True):
-            for clients in (1, 8):
+        config_id = created["createModelConfig"]["id"]
+        sessions = [
+            (
+                await graphql(
+                    http,
+                    base,
+                    "mutation($c: ID!) { createSession(input: {modelConfigId: $c}) { id } }",
+                    c=config_id,
+                )
+            )["createSession"]["id"]
+            for _ in range(8)
+        ]
+    print(
+        f"database: {gateway.database}; upstream answers after "
+        f"{options.upstream_ms:.0f} ms; {options.requests} replies per row"
+    )
+    print(f"{'reply':10} {'clients':>7} {'overhead p50 ms':>16} {'p99 ms':>8} {'RSS MiB':>8}")
+    for stream in (False, True):
+        for clients in (1, 8):
+            await measure(
+                base,
+                admin["api_key"],
+                admin["user_id"],
+                sessions[:clients],
+                upstream,
+                20,
+                stream,
+            )
+            result = sorted(
                 await measure(
                     base,
                     admin["api_key"],
                     admin["user_id"],
                     sessions[:clients],
                     upstream,
-                    20,
+                    options.requests,
                     stream,
                 )
-                result = sorted(
-                    await measure(
-                        base,
-                        admin["api_key"],
-                        admin["user_id"],
-                        sessions[:clients],
-                        upstream,
-                        options.requests,
-                        stream,
-                    )
-                )
-                p99 = result[max(0, int(len(result) * 0.99) - 1)]
-                print(
-                    f"{'streamed' if stream else 'whole':10} {clients:7d} "
-                    f"{statistics.median(result) * 1000:16.2f} {p99 * 1000:8.2f} "
-                    f"{rss_mib(server.pid):8.1f}"
-                )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        await runner.cleanup()
+            )
+            p99 = result[max(0, int(len(result) * 0.99) - 1)]
+            print(
+                f"{'streamed' if stream else 'whole':10} {clients:7d} "
+                f"{statistics.median(result) * 1000:16.2f} {p99 * 1000:8.2f} "
+                f"{rss_mib(gateway.pid):8.1f}"
+            )
 
 
 if __name__ == "__main__":

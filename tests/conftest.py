@@ -18,6 +18,7 @@ from db.services import model_configs
 from gateway.app import create_app
 from gateway.providers import EchoProvider, ProviderRegistry
 from gateway.settings import Settings, load_settings
+from tests.factories import Account, make_account
 from tests.providers import FlakyProvider
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
@@ -89,3 +90,18 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
         yield http
+
+
+@pytest.fixture
+async def alice(app: Starlette) -> Account:
+    return await make_account("alice")
+
+
+@pytest.fixture
+async def bob(app: Starlette) -> Account:
+    return await make_account("bob")
+
+
+@pytest.fixture
+async def admin(app: Starlette) -> Account:
+    return await make_account("root", admin=True)

@@ -95,7 +95,7 @@ async def create(*, caller: Caller, registry: ModelRegistry, values: ConfigChang
     fields.setdefault("parameters", {})
     check_fields(fields)
     config = ModelConfig(**{k: v for k, v in fields.items() if k != "is_default"})
-    _check_spec(registry, spec_of(config))
+    registry.validate(spec_of(config))
     async with in_transaction():
         if fields.get("is_default"):
             await ModelConfig.filter(is_default=True).update(is_default=False)
@@ -129,7 +129,7 @@ async def update(
         before = {name: getattr(config, name) for name in fields}
         for name, value in fields.items():
             setattr(config, name, value)
-        _check_spec(registry, spec_of(config))
+        registry.validate(spec_of(config))
         if fields.get("is_default"):
             await ModelConfig.filter(is_default=True).exclude(id=config.id).update(is_default=False)
         config.version += 1
@@ -146,10 +146,3 @@ async def update(
         details={"config_id": str(config.id), "version": config.version, "changes": changed},
     )
     return config
-
-
-def _check_spec(registry: ModelRegistry, spec: ModelSpec) -> None:
-    if spec.provider not in registry.providers():
-        known = ", ".join(sorted(registry.providers()))
-        raise Invalid(f"unknown provider {spec.provider!r}; known: {known}", field="provider")
-    registry.validate(spec)

@@ -51,10 +51,7 @@ class ProviderRegistry:
         return self._providers.keys()
 
     def validate(self, spec: ModelSpec) -> None:
-        provider = self._providers.get(spec.provider)
-        if provider is None:
-            raise Invalid(f"unknown provider {spec.provider!r}", field="provider")
-        provider.validate(spec)
+        self._provider(spec.provider).validate(spec)
 
     @asynccontextmanager
     async def lease(self, spec: ModelSpec) -> AsyncIterator[ModelClient]:
@@ -80,14 +77,18 @@ class ProviderRegistry:
             entry.retired = True
             await self._close(entry)
 
+    def _provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            known = ", ".join(sorted(self._providers))
+            raise Invalid(f"unknown provider {name!r}; known: {known}", field="provider")
+        return provider
+
     def _entry_for(self, spec: ModelSpec) -> _Entry:
         entry = self._current.get(spec.config_id)
         if entry is not None and entry.spec == spec:
             return entry
-        provider = self._providers.get(spec.provider)
-        if provider is None:
-            raise Invalid(f"unknown provider {spec.provider!r}", field="provider")
-        fresh = _Entry(spec, provider.build(spec))
+        fresh = _Entry(spec, self._provider(spec.provider).build(spec))
         if entry is not None and spec.version < entry.spec.version:
             # A reader that saw an older version: serve it once, keep the newer client cached.
             fresh.retired = True

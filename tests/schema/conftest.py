@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.providers import EchoProvider, ProviderRegistry
 from gateway.settings import load_settings
-from tests.factories import Account, make_account
 from tests.providers import FlakyProvider
 from tests.schema.broken import BrokenProvider
 from tests.servers import LiveServer, live_server
@@ -24,21 +23,6 @@ OpenVariant = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 def registry(flaky: FlakyProvider) -> ProviderRegistry:
     """The suite's registry plus `broken`, whose bug reaches the doors as an unexpected error."""
     return ProviderRegistry([EchoProvider(), flaky, BrokenProvider()])
-
-
-@pytest.fixture
-async def alice(app: Starlette) -> Account:
-    return await make_account("alice")
-
-
-@pytest.fixture
-async def bob(app: Starlette) -> Account:
-    return await make_account("bob")
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> Account:
-    return await make_account("root", admin=True)
 
 
 @pytest.fixture

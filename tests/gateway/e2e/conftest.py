@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 
 from gateway.providers import EchoProvider, OpenAIProvider, ProviderRegistry
 from gateway.providers.retry import ProviderTimeouts, RetryPolicy
-from tests.factories import Account, make_account
 from tests.gateway.e2e.support import KEY_ENV
 from tests.providers import FlakyProvider
 from tests.providers.fake_openai import FakeOpenAI
@@ -46,16 +45,6 @@ def registry(flaky: FlakyProvider) -> ProviderRegistry:
     """The app's registry here: the shipped providers, `openai` with quick test policies."""
     openai = OpenAIProvider(timeouts=TIMEOUTS, retry=RETRY)
     return ProviderRegistry([EchoProvider(), flaky, openai])
-
-
-@pytest.fixture
-async def alice(app: Starlette) -> Account:
-    return await make_account("alice")
-
-
-@pytest.fixture
-async def admin(app: Starlette) -> Account:
-    return await make_account("root", admin=True)
 
 
 @pytest.fixture
