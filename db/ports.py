@@ -112,6 +112,8 @@ class Limits:
 
     max_message_chars: int = 32_000
     max_metadata_bytes: int = 16_384
+    # How deep a JSON value a client sends (metadata) may nest: `[[1]]` is two deep.
+    max_json_depth: int = 64
     max_history_messages: int = 50
     max_history_tokens: int = 24_000
     turn_wait_seconds: float = 300.0

@@ -15,11 +15,13 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from db.events import InProcessBroker
 from db.ports import EventBroker, Limits, Runtime
+from db.services import auth_failures
 from gateway import rest
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
 from gateway.log_config import configure_logging
-from gateway.middleware import BodyLimit
+from gateway.middleware import RequestBody
 from gateway.providers import ProviderRegistry, default_registry
 from gateway.settings import Settings, get_settings
 from schema import GraphQLLimits
@@ -45,6 +47,7 @@ def create_app(
         events=events or InProcessBroker(),
         limits=Limits(
             max_message_chars=settings.max_message_chars,
+            max_json_depth=settings.max_json_depth,
             max_history_messages=settings.max_history_messages,
             max_history_tokens=settings.max_history_tokens,
             turn_wait_seconds=settings.turn_wait_seconds,
@@ -54,7 +57,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_storage()
-        async with RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True):
+        async with (
+            RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True),
+            auth_failures.reporting(every=settings.auth_failure_log_interval),
+        ):
             try:
                 yield
             finally:
@@ -74,11 +80,17 @@ def create_app(
     )
     routes: list[BaseRoute] = [
         *rest.routes(),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
+        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+        WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", health, methods=["GET"]),
     ]
-    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [
+        Middleware(
+            RequestBody,
+            max_bytes=settings.max_body_bytes,
+            timeout=settings.request_body_timeout,
+        )
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

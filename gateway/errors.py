@@ -1,39 +1,58 @@
-"""One table from service errors to REST statuses, and the app's exception handlers."""
+"""The app's exception handlers: each error answered in the shape of the door it came to.
+
+Service errors map through each door's one table (`gateway.rest.envelope.STATUS_OF`,
+`schema.errors.CODE_OF`); these handlers catch what escapes a door's own handling.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
+from db.errors import Invalid, ServiceError
 from db.models import LogLevel
 from db.services import logs
-from gateway.rest.envelope import failure
+from gateway import graphql
+from gateway.rest.envelope import failure, status_of
+from schema.errors import CODE_OF
 
 logger = logging.getLogger("gateway")
 
-STATUS_OF: dict[type[ServiceError], int] = {
-    Invalid: 400,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Busy: 500,
-    ModelFailed: 500,
-}
-
 _HTTP_MESSAGES = {404: "route not found", 405: "method not allowed"}
+# The statuses the REST contract knows; another client error is a 400 there.
+_REST_STATUSES = frozenset({400, 401, 403, 404, 405, 500})
+
+
+def refusal(
+    path: str,
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error answer shaped for the door serving `path`: GraphQL errors or the envelope."""
+    if path == graphql.PATH:
+        return graphql.failure(status, message, field=field, code=code, headers=headers)
+    if status not in _REST_STATUSES:
+        status = 400 if status < 500 else 500
+    return failure(status, message, headers=headers)
 
 
 async def service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
+    status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return failure(status, str(exc), headers=headers)
+    code = next(c for kind, c in CODE_OF.items() if isinstance(exc, kind))
+    field = exc.field if isinstance(exc, Invalid) else None
+    return refusal(request.url.path, status, str(exc), field=field, code=code, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -42,7 +61,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     headers = exc.headers
     if exc.status_code == 405:
         headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-    return failure(exc.status_code, message, headers=headers)
+    return refusal(request.url.path, exc.status_code, message, headers=headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -54,6 +73,13 @@ def _allowed_methods(request: Request) -> str:
             if match is not Match.NONE:
                 methods |= route.methods
     return ", ".join(sorted(methods))
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while we read its request: nobody is left to answer, and it is not
+    our error (the answer below goes nowhere)."""
+    logger.debug("client went away during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
@@ -68,11 +94,13 @@ async def internal_error(request: Request, exc: Exception) -> Response:
         message=f"internal error {reference} on {request.method} {request.url.path}",
         details={"reference": reference, "exception": type(exc).__name__},
     )
-    return failure(500, f"internal server error (reference {reference})")
+    message = f"internal server error (reference {reference})"
+    return refusal(request.url.path, 500, message)
 
 
 EXCEPTION_HANDLERS = {
     ServiceError: service_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: internal_error,
 }

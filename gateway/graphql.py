@@ -1,24 +1,64 @@
-"""The /graphql endpoint: strawberry's ASGI view, our context, credentials and GraphiQL."""
+"""The /graphql endpoint: strawberry's ASGI view, our context, credentials and GraphiQL.
+
+Requests strawberry refuses before execution (a body that is not JSON, a wrong content
+type, a `query` that is not a string) are answered as GraphQL errors with a code, like
+every other answer of this door, rather than as strawberry's plain-text bodies.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.types import QueryParams
 
+from db.errors import Invalid
 from db.identity import Caller
 from db.ports import Runtime
+from gateway import json_input
 from gateway.auth import authenticate
 from schema import GraphQLLimits, build_schema
 from schema.context import Context
 
+PATH = "/graphql"
+INTERNAL = "INTERNAL_SERVER_ERROR"
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
+# The code of an error answered before any operation runs, by HTTP status.
+CODE_OF_STATUS = {
+    400: "BAD_USER_INPUT",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "BAD_USER_INPUT",
+    415: "BAD_USER_INPUT",
+}
+
+
+def failure(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A request-level GraphQL error (no `data`: no operation ran)."""
+    extensions: dict[str, Any] = {"code": code or CODE_OF_STATUS.get(status, INTERNAL)}
+    if field is not None:
+        extensions["field"] = field
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    # json.dumps, not orjson: a message quoting client input can never fail to encode.
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _authenticate(context: Context) -> Caller:
@@ -36,9 +76,51 @@ async def _authenticate(context: Context) -> Caller:
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    def __init__(self, *, runtime: Runtime, limits: GraphQLLimits, ide: bool, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        limits: GraphQLLimits,
+        ide: bool,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(build_schema(limits), graphql_ide="graphiql" if ide else None, **kwargs)
         self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except Invalid as exc:  # from parse_json: the body or a query parameter
+            response = failure(400, str(exc), field=exc.field)
+        except HTTPException as exc:
+            response = failure(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """HTTP bodies: problems become BAD_USER_INPUT naming where they are."""
+        return json_input.decode(data, max_depth=self.runtime.limits.max_json_depth)
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's `variables` and `extensions` are JSON documents of their own."""
+        data: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if data.get(name):
+                data[name] = json_input.decode(
+                    data[name], max_depth=self.runtime.limits.max_json_depth, source=name
+                )
+        return data
+
+    def decode_json(self, data: str | bytes) -> object:
+        """WebSocket messages: a message that is not acceptable JSON closes the connection
+        with 4400, as the subscription protocols require."""
+        try:
+            return self.parse_json(data)
+        except Invalid as exc:
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            raise json.JSONDecodeError(str(exc), text, 0) from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -46,7 +46,15 @@ class Settings(BaseSettings):
     # A message is refused above this many characters; a request body above this many bytes.
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # A request body must arrive whole within this many seconds (a client that announces
+    # more than it sends is answered 400 then, instead of holding a worker forever).
+    request_body_timeout: float = Field(30.0, gt=0)
+    # The deepest nesting of a JSON value a client sends (metadata): `[[1]]` is two deep.
+    max_json_depth: int = Field(64, ge=2, le=512)
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Authentication failures are counted in memory and logged as one summary entry per
+    # reason and source this often, so that a flood of bad keys writes almost nothing.
+    auth_failure_log_interval: float = Field(60.0, gt=0)
     # Create a first admin (and print its key once) when the database has no user at all.
     bootstrap_admin: bool = True
     migrate_on_start: bool = True

@@ -4,6 +4,7 @@ emptied before each test; the app with its real lifespan; an in-process HTTP cli
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,6 +31,40 @@ TABLES = ("messages", "chat_sessions", "api_keys", "logs", "users", "model_confi
 
 def pytest_report_header() -> str:
     return f"database backend: {BACKEND}"
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(_TEST_SERVERS):
+            self.records.append(record)
+
+
+# uvicorn's loggers do not propagate to the root logger.
+_WATCHED_LOGGERS = ("", "uvicorn")
+# The fake model providers the tests run are aiohttp servers: their log is not the gateway's.
+_TEST_SERVERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access")
+
+
+@pytest.fixture(autouse=True)
+def no_unasked_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An invariant of the whole suite: no test leaves an internal error (an ERROR record,
+    with its traceback) in the server's log unless it asks for one with
+    `@pytest.mark.internal_errors`. A client's mistake must never look like our bug."""
+    handler = _ErrorRecords()
+    for name in _WATCHED_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    try:
+        yield
+    finally:
+        for name in _WATCHED_LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+    if request.node.get_closest_marker("internal_errors") is None:
+        lines = [f"{r.name}: {r.getMessage()}" for r in handler.records]
+        assert lines == [], "internal errors logged by a test that did not ask for them"
 
 
 @pytest.fixture(scope="session")

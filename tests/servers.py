@@ -181,12 +181,18 @@ def _stop_leftovers() -> None:
 StartServer = Callable[..., Server]
 
 
+# What a server prints only for an error of its own (never for a client's mistake).
+INTERNAL_ERROR_SIGNS = ("internal error", "Traceback (most recent call last)")
+
+
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[StartServer]:
+def servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StartServer]:
     """start(env=..., command=None, port=None, cwd=None) -> Server; all stopped at teardown.
 
     Without `command` it runs `python -m uvicorn gateway.asgi:app` on a free port.
     Starting does not wait: call `wait_ready()` (or `wait_ready_async()`).
+    At teardown, a server whose output shows an internal error fails the test, unless the
+    test is marked `internal_errors` (the suite's invariant, for servers in other processes).
     """
     started: list[Server] = []
 
@@ -208,6 +214,11 @@ def servers(tmp_path: Path) -> Iterator[StartServer]:
     finally:
         for server in started:
             server.stop()
+    if request.node.get_closest_marker("internal_errors") is None:
+        for server in started:
+            output = server.output()
+            signs = [sign for sign in INTERNAL_ERROR_SIGNS if sign in output]
+            assert not signs, f"server printed {signs}:\n{output}"
 
 
 @asynccontextmanager

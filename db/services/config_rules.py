@@ -6,11 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from db.errors import Invalid
 from db.services.history import check_parameters
-from db.services.text import NUL, has_nul
+from db.services.text import json_problem, text_problem
 
 TEXT_LIMITS = {
     "provider": 50,
@@ -19,6 +17,8 @@ TEXT_LIMITS = {
     "base_url": 500,
     "api_key_env": 200,
 }
+# Provider options are flat or nearly so (response_format's JSON schema is the deepest).
+MAX_PARAMETERS_DEPTH = 32
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Parameters are shown to every user; a secret must live in the environment instead.
 _SECRET_NAMES = frozenset(
@@ -51,10 +51,8 @@ def _secret_path(value: Any, path: str = "") -> str | None:
 def checked_parameters(parameters: Any) -> dict[str, Any]:
     if not isinstance(parameters, Mapping):
         raise Invalid("must be a JSON object", field="parameters")
-    try:
-        orjson.dumps(parameters)
-    except TypeError:
-        raise Invalid("is nested too deeply", field="parameters") from None
+    if (problem := json_problem(parameters, max_depth=MAX_PARAMETERS_DEPTH)) is not None:
+        raise Invalid(problem, field="parameters")
     if (where := _secret_path(parameters)) is not None:
         raise Invalid(
             f"{where!r} looks like a secret: put it in an environment variable and name "
@@ -62,8 +60,6 @@ def checked_parameters(parameters: Any) -> dict[str, Any]:
             field="parameters",
         )
     check_parameters(parameters)
-    if has_nul(parameters):
-        raise Invalid("must not contain NUL characters", field="parameters")
     return dict(parameters)
 
 
@@ -76,8 +72,8 @@ def check_fields(fields: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise Invalid("must be a string", field=name)
         stripped = value.strip()
-        if NUL in stripped:
-            raise Invalid("must not contain NUL characters", field=name)
+        if (problem := text_problem(stripped)) is not None:
+            raise Invalid(problem, field=name)
         if name in ("provider", "model_name") and not stripped:
             raise Invalid("must not be empty", field=name)
         if len(stripped) > limit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.queryset import QuerySet
@@ -15,7 +15,8 @@ from db.identity import Caller, require_admin
 from db.models import LogEntry, LogLevel
 from db.services.keyset import SortKey, older_than
 from db.services.pagination import PageRequest, Slice, Window
-from db.services.text import without_nul
+from db.services.text import storable
+from db.times import in_utc
 
 logger = logging.getLogger("gateway.audit")
 
@@ -34,12 +35,17 @@ async def record(
             level=level,
             event=event,
             # A NUL (say from a request path) would make PostgreSQL drop the whole entry.
-            message=without_nul(message),
+            message=storable(message),
             actor_id=actor_id,
-            details=without_nul(dict(details)) if details else None,
+            details=storable(dict(details)) if details else None,
         )
     except Exception:
         logger.exception("could not write log entry %s: %s", event, message)
+
+
+def authorize_read(*, caller: Caller) -> None:
+    """Only admins read the log; a door may ask before it reads their filters."""
+    require_admin(caller, "read the system logs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +63,7 @@ async def list_page(
     end_time: datetime | None = None,
 ) -> LogPage:
     """Entries newest first, filtered by level and time (both ends inclusive)."""
-    require_admin(caller, "read the system logs")
+    authorize_read(caller=caller)
     query = _filtered(level, start_time, end_time)
     total = await query.count()
     entries = await query.order_by("-created_at", "-id").offset(page.offset).limit(page.page_size)
@@ -74,7 +80,7 @@ async def window(
     end_time: datetime | None = None,
 ) -> Window[LogEntry]:
     """Entries newest first after a keyset cursor, for Relay connections."""
-    require_admin(caller, "read the system logs")
+    authorize_read(caller=caller)
     query = _filtered(level, start_time, end_time)
     if after is not None:
         query = query.filter(older_than(after))
@@ -91,22 +97,24 @@ async def count(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
 ) -> int:
-    require_admin(caller, "read the system logs")
+    authorize_read(caller=caller)
     return await _filtered(level, start_time, end_time).count()
 
 
 def _filtered(
     level: LogLevel | None, start_time: datetime | None, end_time: datetime | None
 ) -> QuerySet[LogEntry]:
-    if start_time and end_time and start_time > end_time:
+    # SQLite compares times as text, all stored in UTC: a bound with another offset must be
+    # turned into UTC first (10:01+01:00 is before 10:00+00:00, not after).
+    start = in_utc(start_time, field="start_time") if start_time is not None else None
+    end = in_utc(end_time, field="end_time") if end_time is not None else None
+    if start and end and start > end:
         raise Invalid("must not be after end_time", field="start_time")
     query = LogEntry.all()
     if level is not None:
         query = query.filter(level=level)
-    # SQLite compares times as text, all stored in UTC: a bound with another offset must be
-    # turned into UTC first (10:01+01:00 is before 10:00+00:00, not after).
-    if start_time is not None:
-        query = query.filter(created_at__gte=start_time.astimezone(UTC))
-    if end_time is not None:
-        query = query.filter(created_at__lte=end_time.astimezone(UTC))
+    if start is not None:
+        query = query.filter(created_at__gte=start)
+    if end is not None:
+        query = query.filter(created_at__lte=end)
     return query

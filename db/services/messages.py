@@ -13,12 +13,12 @@ import orjson
 from db.errors import Invalid, NotFound
 from db.identity import Caller
 from db.models import ChatSession, Message, MessageType
-from db.ports import Runtime
+from db.ports import Limits, Runtime
 from db.services import replies, sessions, turns
 from db.services.ids import is_uuid
 from db.services.message_store import append
 from db.services.pagination import PageRequest
-from db.services.text import NUL, has_nul
+from db.services.text import json_problem, text_problem
 from db.services.turn_events import (
     AiMessageStored,
     ReplyPiece,
@@ -133,7 +133,7 @@ async def run_turn(
     """
     limits = runtime.limits
     text = _checked_content(content, limits.max_message_chars)
-    _check_metadata(metadata, limits.max_metadata_bytes)
+    _check_metadata(metadata, limits)
     key = _checked_key(client_message_id)
     owner_id = sessions.acting_user_id(caller, user_id) if user_id is not None else None
     session = await sessions.get(caller=caller, session_id=session_id, owner_id=owner_id)
@@ -181,22 +181,25 @@ def _checked_content(content: Any, max_chars: int) -> str:
         raise Invalid("must be a string", field="content")
     if not content.strip():
         raise Invalid("must not be empty", field="content")
-    if NUL in content:
-        raise Invalid("must not contain NUL characters", field="content")
     if len(content) > max_chars:
         raise Invalid(f"must be at most {max_chars} characters", field="content")
+    if (problem := text_problem(content)) is not None:
+        raise Invalid(problem, field="content")
     return content
 
 
-def _check_metadata(metadata: Any, max_bytes: int) -> None:
+def _check_metadata(metadata: Any, limits: Limits) -> None:
+    # Depth first: it also keeps the encoder below its own nesting limit.
+    if (problem := json_problem(metadata, max_depth=limits.max_json_depth)) is not None:
+        raise Invalid(problem, field="metadata")
     try:
         size = len(orjson.dumps(metadata))
     except TypeError:
         raise Invalid("must be JSON", field="metadata") from None
-    if size > max_bytes:
-        raise Invalid(f"must be at most {max_bytes} bytes of JSON", field="metadata")
-    if has_nul(metadata):
-        raise Invalid("must not contain NUL characters", field="metadata")
+    if size > limits.max_metadata_bytes:
+        raise Invalid(
+            f"must be at most {limits.max_metadata_bytes} bytes of JSON", field="metadata"
+        )
 
 
 def _checked_key(key: Any) -> str | None:
@@ -204,12 +207,12 @@ def _checked_key(key: Any) -> str | None:
         return None
     if not isinstance(key, str) or not key.strip():
         raise Invalid("must be a non-empty string", field="client_message_id")
-    if NUL in key:
-        raise Invalid("must not contain NUL characters", field="client_message_id")
     if len(key) > MAX_CLIENT_MESSAGE_ID_CHARS:
         raise Invalid(
             f"must be at most {MAX_CLIENT_MESSAGE_ID_CHARS} characters", field="client_message_id"
         )
+    if (problem := text_problem(key)) is not None:
+        raise Invalid(problem, field="client_message_id")
     return key
 
 

@@ -85,9 +85,14 @@ async def ensure_builtin() -> bool:
     return True
 
 
+def authorize_change(*, caller: Caller) -> None:
+    """Only admins create or change configs; a door may ask before it reads their input."""
+    require_admin(caller, "change model configs")
+
+
 async def create(*, caller: Caller, registry: ModelRegistry, values: ConfigChanges) -> ModelConfig:
     """Add a config (admin); its provider must be one the registry knows."""
-    require_admin(caller, "create model configs")
+    authorize_change(caller=caller)
     fields = values.given()
     for required in ("provider", "model_name", "model_version"):
         if required not in fields:
@@ -115,7 +120,7 @@ async def update(
     *, caller: Caller, registry: ModelRegistry, config_id: str, changes: ConfigChanges
 ) -> ModelConfig:
     """Apply `changes` (admin) and bump the version so every process rebuilds its client."""
-    require_admin(caller, "update model configs")
+    authorize_change(caller=caller)
     fields = changes.given()
     if not fields:
         raise Invalid("name at least one field to change", field="changes")

@@ -36,7 +36,9 @@ def acting_user_id(caller: Caller, user_id: str | None) -> str:
 async def get(*, caller: Caller, session_id: str, owner_id: str | None = None) -> ChatSession:
     """The session if the caller may see it (and it belongs to `owner_id` when given)."""
     session = None
-    if is_uuid(session_id):
+    # A malformed id matches nothing; it must not reach the database, where PostgreSQL
+    # would refuse it while SQLite simply finds no row.
+    if is_uuid(session_id) and (owner_id is None or is_uuid(owner_id)):
         query = ChatSession.filter(visible_to(caller), id=session_id)
         if owner_id is not None:
             query = query.filter(user_id=owner_id)

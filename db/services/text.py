@@ -1,35 +1,60 @@
-"""Text every supported database can store: PostgreSQL refuses the NUL character."""
+"""Text and JSON every supported database can store, and how deep client JSON may nest.
+
+PostgreSQL refuses the NUL character in text. No driver can encode a lone surrogate
+(half of a UTF-16 pair, which a JSON `\\ud800` escape or a command-line argument can carry
+into a Python `str`) as UTF-8. Both are refused here, by name, before any SQL is built.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 NUL = "\x00"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NO_NUL = "must not contain NUL characters"
+_NO_SURROGATE = "must be valid Unicode text (it holds a lone surrogate)"
 
 
-def has_nul(value: Any) -> bool:
-    """True when a string anywhere in a JSON value (object keys included) holds a NUL."""
-    pending = [value]
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored, or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return _NO_NUL if found.group() == NUL else _NO_SURROGATE
+
+
+def json_problem(value: Any, *, max_depth: int) -> str | None:
+    """Why a JSON value cannot be stored: a bad string or object key, or nesting deeper
+    than `max_depth` containers (`[[1]]` is two deep). None when it can."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         if isinstance(item, str):
-            if NUL in item:
-                return True
-        elif isinstance(item, Mapping):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return False
+            if (problem := text_problem(item)) is not None:
+                return problem
+        elif isinstance(item, Mapping | list | tuple):
+            depth += 1
+            if depth > max_depth:
+                return f"must not nest deeper than {max_depth} levels"
+            if isinstance(item, Mapping):
+                for key, member in item.items():
+                    if isinstance(key, str) and (problem := text_problem(key)) is not None:
+                        return problem
+                    pending.append((member, depth))
+            else:
+                pending.extend((member, depth) for member in item)
+    return None
 
 
-def without_nul(value: Any) -> Any:
-    """`value` with every NUL in its strings replaced by U+FFFD, for text we must keep anyway."""
+def storable(value: Any) -> Any:
+    """`value` with NULs and lone surrogates in its strings replaced by U+FFFD, for text we
+    must keep anyway (log entries quote request paths and client input)."""
     if isinstance(value, str):
-        return value.replace(NUL, "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, Mapping):
-        return {without_nul(key): without_nul(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [without_nul(item) for item in value]
+        return [storable(item) for item in value]
     return value

@@ -13,8 +13,9 @@ from tortoise.transactions import in_transaction
 from db.errors import Invalid, NotFound, Unauthenticated
 from db.identity import Caller
 from db.models import ApiKey, LogLevel, Role, User
-from db.services import logs
+from db.services import auth_failures, logs
 from db.services.ids import is_uuid
+from db.services.text import text_problem
 
 KEY_SCHEME = "cgw_"
 # The start of a key kept in clear so people can tell their keys apart.
@@ -45,6 +46,8 @@ async def create(*, name: str, role: Role = Role.USER) -> tuple[User, IssuedKey]
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS:
         raise Invalid(f"must be 1 to {MAX_NAME_CHARS} characters", field="name")
+    if (problem := text_problem(name)) is not None:
+        raise Invalid(problem, field="name")
     async with in_transaction():
         user = await User.create(name=name, role=role)
         issued = await create_key(user=user)
@@ -115,29 +118,23 @@ async def revoke_key(*, key_id_or_prefix: str) -> ApiKey:
 
 
 async def authenticate(*, token: str | None, source: str = "") -> Caller:
-    """The caller a bearer token belongs to; one indexed lookup, no slow hash."""
+    """The caller a bearer token belongs to; one indexed lookup, no slow hash.
+
+    A failure writes nothing: it is counted, and the count logged later (`auth_failures`).
+    """
     if not token:
-        await _log_failure("no credentials", source)
+        auth_failures.note(reason="no credentials", source=source)
         raise Unauthenticated("authentication required: send Authorization: Bearer <api key>")
     key = await ApiKey.get_or_none(key_digest=digest(token)).select_related("user")
     if key is None:
-        await _log_failure("unknown API key", source)
+        auth_failures.note(reason="unknown API key", source=source)
         raise Unauthenticated("invalid API key")
     if key.revoked_at is not None:
-        await _log_failure(f"revoked API key {key.prefix}…", source, actor_id=str(key.user_id))
+        reason = f"revoked API key {key.prefix}…"
+        auth_failures.note(reason=reason, source=source, actor_id=str(key.user_id))
         raise Unauthenticated("API key has been revoked")
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
     user = key.user
     return Caller(user_id=str(user.id), name=user.name, role=Role(user.role), key_id=str(key.id))
-
-
-async def _log_failure(reason: str, source: str, *, actor_id: str | None = None) -> None:
-    await logs.record(
-        level=LogLevel.WARNING,
-        event="auth.failed",
-        message=f"authentication failed: {reason}",
-        actor_id=actor_id,
-        details={"reason": reason, "source": source} if source else {"reason": reason},
-    )

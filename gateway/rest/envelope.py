@@ -1,4 +1,4 @@
-"""The `{code, data}` envelope every /api/v1 answer wears."""
+"""The `{code, data}` envelope every /api/v1 answer wears, and the status of each service error."""
 
 from __future__ import annotations
 
@@ -7,6 +7,21 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
+
+STATUS_OF: dict[type[ServiceError], int] = {
+    Invalid: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Busy: 500,
+    ModelFailed: 500,
+}
+
+
+def status_of(error: ServiceError) -> int:
+    return next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 500)
 
 
 class EnvelopeResponse(Response):

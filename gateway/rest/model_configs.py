@@ -20,6 +20,7 @@ async def list_model_configs(request: Request, caller: Caller) -> dict[str, Any]
 
 
 async def update_model_config(request: Request, caller: Caller) -> dict[str, Any]:
+    model_configs.authorize_change(caller=caller)  # a user learns nothing of the admin input
     body = await json_body(request, UpdateModelConfigBody)
     with renamed({"changes": "body"}):
         config = await model_configs.update(

@@ -6,13 +6,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import orjson
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from db.errors import Invalid
+from db.ports import Runtime
 from db.times import iso
+from gateway import json_input
 
 M = TypeVar("M", bound=BaseModel)
 __all__ = ["iso", "json_body", "path_param", "query", "renamed"]
@@ -48,10 +49,8 @@ async def json_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
         raise Invalid("a JSON object is required", field="body")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"is not valid JSON ({exc})", field="body") from None
+    runtime: Runtime = request.app.state.runtime
+    payload = json_input.decode(raw, max_depth=runtime.limits.max_json_depth)
     if not isinstance(payload, dict):
         raise Invalid("must be a JSON object", field="body")
     try:

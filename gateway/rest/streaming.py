@@ -22,7 +22,7 @@ from starlette.responses import StreamingResponse
 from db.errors import ServiceError
 from db.models import Message
 from db.services.messages import ReplyPiece, TurnEvent, UserMessageStored
-from gateway.errors import STATUS_OF
+from gateway.rest.envelope import status_of
 from gateway.rest.shapes import message_out
 
 MEDIA_TYPE = "text/event-stream"
@@ -64,8 +64,7 @@ async def _frames(first: TurnEvent, rest: AsyncGenerator[TurnEvent]) -> AsyncIte
             event = await anext(rest, None)
         yield _frame("done", {"code": 200, "data": answer})
     except ServiceError as exc:
-        status = next((c for kind, c in STATUS_OF.items() if isinstance(exc, kind)), 500)
-        yield _frame("error", {"code": status, "message": str(exc)})
+        yield _frame("error", {"code": status_of(exc), "message": str(exc)})
     finally:
         await rest.aclose()
 

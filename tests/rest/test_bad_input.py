@@ -63,7 +63,6 @@ RAW_BODIES = {
     "single quotes": b"{'user_id': 'x'}",
     "trailing text": b'{"user_id": "x"} and more',
     "NaN": b'{"user_id": NaN}',
-    "not UTF-8": b'{"user_id": "\xff\xfe"}',
     "too deep": b"[" * 2000 + b"]" * 2000,
     "array": b'[{"user_id": "x"}]',
     "string": b'"hello"',

@@ -75,6 +75,7 @@ async def test_wrong_method_is_a_405_envelope_naming_every_allowed_method(
             assert named == allowed, (method, template)
 
 
+@pytest.mark.internal_errors
 async def test_unexpected_exception_is_a_bare_500_and_logged(client: httpx.AsyncClient) -> None:
     root = await make_account("root", admin=True)
     config = await make_config(model_name="victim")
@@ -95,6 +96,7 @@ async def test_unexpected_exception_is_a_bare_500_and_logged(client: httpx.Async
     assert (kept["provider"], kept["version"]) == ("echo", 1)
 
 
+@pytest.mark.internal_errors
 async def test_provider_bug_during_a_reply_is_a_model_failure(client: httpx.AsyncClient) -> None:
     alice, root = await make_account("alice"), await make_account("root", admin=True)
     config = await make_config(provider="broken", model_name="buggy")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from db.services import model_configs, users
+from db.services import auth_failures, model_configs, users
 from tests.factories import Account, create_session, make_account, make_config, send
 from tests.providers import FlakyProvider
 from tests.rest.expect import ok, refused, url
@@ -73,10 +73,15 @@ async def test_authentication_failures(
         await users.revoke_key(key_id_or_prefix=alice.key_id)
         authorization = f"Bearer {alice.key}"
     headers = {"Authorization": authorization} if authorization else {}
-    refused(await client.get(url("/model-configs"), headers=headers), 401)
-    [entry] = await _entries(client, root, "auth.failed")
+    for _ in range(3):
+        refused(await client.get(url("/model-configs"), headers=headers), 401)
+    assert await _entries(client, root, "auth.failed") == []  # the requests wrote nothing
+
+    assert await auth_failures.flush() == 1
+    [entry] = await _entries(client, root, "auth.failed")  # one entry counts all three
     assert entry["level"] == "warning"
     assert entry["message"].startswith("authentication failed") and reason in entry["message"]
+    assert "3 times" in entry["message"] and entry["details"]["count"] == 3
     assert entry["details"]["source"] == "GET /api/v1/model-configs"
     logged = str(entry)
     assert alice.key not in logged and "cgw_not-a-real-key" not in logged  # no secret kept
@@ -88,6 +93,7 @@ async def test_authentication_failure_with_a_nul_in_the_path_is_still_logged(
 ) -> None:
     root = await make_account("root", admin=True)
     refused(await client.get(url("/sessions/%00/messages")), 401)
+    await auth_failures.flush()
     [entry] = await _entries(client, root, "auth.failed")
     assert entry["details"]["source"] == "GET /api/v1/sessions/\ufffd/messages"
 

@@ -88,6 +88,7 @@ async def test_a_model_failure_keeps_the_user_message(
     assert error_records(caplog) == []
 
 
+@pytest.mark.internal_errors
 async def test_an_unexpected_error_is_masked_logged_and_recorded(
     client: httpx.AsyncClient, admin: Account, caplog: pytest.LogCaptureFixture
 ) -> None:

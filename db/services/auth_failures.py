@@ -1,0 +1,93 @@
+"""Authentication failures: counted in memory, written to the log as periodic summaries.
+
+A request without valid credentials never writes to the database: a flood of bad keys
+would otherwise become a flood of inserts anyone can cause. The log still records every
+failure, as one entry per reason, source and interval that says how many there were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from db.models import LogLevel
+from db.services import logs
+
+logger = logging.getLogger("gateway.audit")
+
+# Distinct (reason, source, actor) groups kept between two summaries; beyond that,
+# failures are still counted, under one catch-all source.
+MAX_GROUPS = 1_000
+OTHER_SOURCES = "(other sources)"
+
+
+@dataclass(slots=True)
+class _Tally:
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+_Group = tuple[str, str, str | None]
+_pending: dict[_Group, _Tally] = {}
+
+
+def note(*, reason: str, source: str, actor_id: str | None = None) -> None:
+    """Count one failure; nothing is written until the next `flush()`."""
+    now = datetime.now(UTC)
+    group = (reason, source, actor_id)
+    if group not in _pending and len(_pending) >= MAX_GROUPS:
+        group = (reason, OTHER_SOURCES, None)
+    tally = _pending.get(group)
+    if tally is None:
+        _pending[group] = _Tally(count=1, first_at=now, last_at=now)
+    else:
+        tally.count += 1
+        tally.last_at = now
+    logger.debug("authentication failed: %s (%s)", reason, source)
+
+
+async def flush() -> int:
+    """Write one summary entry per group counted since the last flush; how many were written."""
+    written = 0
+    while _pending:  # one at a time: failures counted meanwhile wait for the next flush
+        (reason, source, actor_id), tally = _pending.popitem()
+        times = "once" if tally.count == 1 else f"{tally.count} times"
+        await logs.record(
+            level=LogLevel.WARNING,
+            event="auth.failed",
+            message=f"authentication failed: {reason} ({times}, {source})",
+            actor_id=actor_id,
+            details={
+                "reason": reason,
+                "source": source,
+                "count": tally.count,
+                "first_at": tally.first_at.isoformat(),
+                "last_at": tally.last_at.isoformat(),
+            },
+        )
+        written += 1
+    return written
+
+
+@asynccontextmanager
+async def reporting(*, every: float) -> AsyncIterator[None]:
+    """Flush every `every` seconds while the context is open, and once more as it closes."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await flush()
+
+    task = asyncio.create_task(loop(), name="auth-failure-summaries")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await flush()
