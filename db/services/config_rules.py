@@ -17,20 +17,48 @@ TEXT_LIMITS = {
     "base_url": 500,
     "api_key_env": 200,
 }
+NOT_BLANK = frozenset({"provider", "model_name"})
 # Provider options are flat or nearly so (response_format's JSON schema is the deepest).
 MAX_PARAMETERS_DEPTH = 32
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The name of an environment variable, blanks around it allowed (they are stripped).
+ENV_NAME_PATTERN = r"^\s*([A-Za-z_][A-Za-z0-9_]*)?\s*$"
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+
+
+def _any_case(word: str) -> str:
+    """A pattern matching `word` in any letter case; `_` stands for `_` or `-`."""
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.isalpha() else "[_-]" if c == "_" else c for c in word
+    )
+
+
 # Parameters are shown to every user; a secret must live in the environment instead.
-_SECRET_NAMES = frozenset(
-    {"key", "apikey", "secret", "password", "passwd", "authorization", "token", "cookie"}
+# Written without flags or `$` (ECMA-262 and Python read it alike): the OpenAPI document
+# states this very pattern, so the document and the check cannot disagree.
+_END = r"(?![\s\S])"
+SECRET_NAME_PATTERN = "|".join(
+    [
+        "^("
+        + "|".join(
+            map(_any_case, ["key", "apikey", "secret", "password", "passwd", "token", "cookie"])
+        )
+        + ")"
+        + _END,
+        "("
+        + "|".join(
+            map(_any_case, ["_key", "apikey", "_secret", "password", "_token", "credentials"])
+        )
+        + ")"
+        + _END,
+        _any_case("authorization"),
+    ]
 )
-_SECRET_ENDINGS = ("_key", "apikey", "_secret", "password", "_token", "credentials")
+_SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 
 
 def looks_secret(name: str) -> bool:
     """`api_key`, `openai_api_key`, `Authorization`, `access_token`... but not `max_tokens`."""
-    normal = name.lower().replace("-", "_")
-    return normal in _SECRET_NAMES or normal.endswith(_SECRET_ENDINGS) or "authorization" in normal
+    return _SECRET_NAME.search(name) is not None
 
 
 def _secret_path(value: Any, path: str = "") -> str | None:
@@ -71,16 +99,17 @@ def check_fields(fields: dict[str, Any]) -> None:
             continue
         if not isinstance(value, str):
             raise Invalid("must be a string", field=name)
-        stripped = value.strip()
-        if (problem := text_problem(stripped)) is not None:
-            raise Invalid(problem, field=name)
-        if name in ("provider", "model_name") and not stripped:
-            raise Invalid("must not be empty", field=name)
-        if len(stripped) > limit:
+        # The limit counts what was sent (blanks too), as the OpenAPI document says.
+        if len(value) > limit:
             raise Invalid(f"must be at most {limit} characters", field=name)
+        if (problem := text_problem(value)) is not None:
+            raise Invalid(problem, field=name)
+        stripped = value.strip()
+        if name in NOT_BLANK and not stripped:
+            raise Invalid("must not be empty", field=name)
         fields[name] = stripped
     if "parameters" in fields:
         fields["parameters"] = checked_parameters(fields["parameters"])
     env_name = fields.get("api_key_env")
-    if env_name and not _ENV_NAME.fullmatch(env_name):
+    if env_name and not _ENV_NAME.match(env_name):
         raise Invalid("must be the NAME of an environment variable, not a key", field="api_key_env")

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.rest import logs, messages, model_configs, sessions
 from gateway.rest.envelope import EnvelopeResponse
 from gateway.rest.openapi import document
-from gateway.rest.routing import Endpoint
+from gateway.rest.routing import Endpoint, runtime_of
 
 PREFIX = "/api/v1"
 ENDPOINTS: list[Endpoint] = [
@@ -21,7 +21,15 @@ ENDPOINTS: list[Endpoint] = [
 
 
 async def openapi_json(request: Request) -> Response:
-    return EnvelopeResponse(document(ENDPOINTS, prefix=PREFIX))
+    runtime = runtime_of(request)
+    return EnvelopeResponse(
+        document(
+            ENDPOINTS,
+            prefix=PREFIX,
+            limits=runtime.limits,
+            providers=runtime.models.providers(),
+        )
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -14,7 +14,7 @@ from db.services.pagination import PageRequest
 from gateway.rest import streaming
 from gateway.rest.requests import json_body, path_param, query, renamed
 from gateway.rest.routing import Endpoint, runtime_of
-from gateway.rest.schemas import MessageHistory, PageQuery, SendMessageBody, SendResult
+from gateway.rest.schemas import MessageHistory, PageQuery, SendMessageBody, SendResult, text_schema
 from gateway.rest.shapes import message_out
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -65,7 +65,10 @@ _IDEMPOTENCY_PARAMETER = {
         "Retry key: a repeat with the same key and body returns the original result and "
         "stores nothing new; after a model failure it re-asks the model."
     ),
-    "schema": {"type": "string", "maxLength": messages.MAX_CLIENT_MESSAGE_ID_CHARS},
+    "schema": {
+        "type": "string",
+        **text_schema(messages.MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True),
+    },
 }
 
 ENDPOINTS = [

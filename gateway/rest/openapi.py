@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from db.ports import Limits
+from db.services.config_rules import SECRET_NAME_PATTERN
 from gateway.rest.routing import Endpoint
-from gateway.rest.schemas import ErrorEnvelope
+from gateway.rest.schemas import NO_NUL, ErrorEnvelope, UpdateModelConfigBody
 
 _REF = "#/components/schemas/{model}"
 _ERROR_MEANING = {
@@ -22,13 +25,18 @@ _ERROR_MEANING = {
 }
 
 
-def document(endpoints: list[Endpoint], *, prefix: str) -> dict[str, Any]:
+def document(
+    endpoints: list[Endpoint], *, prefix: str, limits: Limits, providers: Collection[str]
+) -> dict[str, Any]:
+    """The document of this server: limits and providers are its settings' and registry's."""
     models: list[tuple[type[BaseModel], Any]] = [(ErrorEnvelope, "serialization")]
     for endpoint in endpoints:
         models.append((endpoint.response, "serialization"))
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
     refs, definitions = models_json_schema(models, ref_template=_REF)
+    schemas = definitions.get("$defs", {})
+    _describe_server_rules(schemas, limits=limits, providers=providers)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         operation = _operation(endpoint, refs)
@@ -44,7 +52,7 @@ def document(endpoints: list[Endpoint], *, prefix: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
@@ -93,3 +101,75 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
         }
     return operation
+
+
+def _describe_server_rules(
+    schemas: dict[str, Any], *, limits: Limits, providers: Collection[str]
+) -> None:
+    """Add what the service checks and the models cannot say: so that every request the
+    document calls valid is accepted, and every one it calls invalid is refused."""
+    message = schemas["SendMessageBody"]["properties"]["message"]
+    message["maxLength"] = limits.max_message_chars
+
+    body = schemas["UpdateModelConfigBody"]
+    fields = body["properties"]
+    names = "|".join(re.escape(name) for name in sorted(providers))
+    fields["provider"]["pattern"] = rf"^\s*({names})\s*$"
+    fields["is_default"] = {
+        "enum": [True, None],
+        "default": None,
+        **_described(fields["is_default"]),
+    }
+    fields["parameters"] = {
+        "anyOf": [{"$ref": _REF.format(model="ConfigParameters")}, {"type": "null"}],
+        "default": None,
+    }
+    # "None means unchanged", and a body that changes nothing is refused.
+    body["anyOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in UpdateModelConfigBody.model_fields
+    ]
+    schemas["ConfigParameters"] = _PARAMETERS
+    schemas["ParameterValue"] = _PARAMETER_VALUE
+
+
+def _described(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": schema["description"]} if "description" in schema else {}
+
+
+_NOT_SECRET = {"not": {"pattern": SECRET_NAME_PATTERN}, "pattern": NO_NUL}
+_PARAMETER_VALUE_REF = {"$ref": _REF.format(model="ParameterValue")}
+_PARAMETER_VALUE: dict[str, Any] = {
+    "description": "Any JSON value; no object key in it may look like a secret.",
+    "anyOf": [
+        {"type": ["number", "boolean", "null"]},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": _PARAMETER_VALUE_REF},
+        {
+            "type": "object",
+            "propertyNames": _NOT_SECRET,
+            "additionalProperties": _PARAMETER_VALUE_REF,
+        },
+    ],
+}
+_POSITIVE_INTEGER = {"type": "integer", "minimum": 1}
+_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Options for the model. A name that looks like a secret (api_key, ..._token) is "
+        "refused anywhere in it: a key belongs in the environment variable named by "
+        "api_key_env. The gateway reads system_prompt and the history budget; the echo "
+        "provider reads prefix and chunk_delay_ms; the openai provider forwards the rest "
+        "to the Chat Completions API and checks the types of its known options "
+        "(temperature, max_tokens, n = 1, stop, ...)."
+    ),
+    "propertyNames": _NOT_SECRET,
+    "properties": {
+        "max_history_messages": _POSITIVE_INTEGER,
+        "max_history_tokens": _POSITIVE_INTEGER,
+        "system_prompt": {"type": "string", "pattern": NO_NUL},
+        "prefix": {"type": "string", "pattern": NO_NUL},
+        "chunk_delay_ms": {"type": "number", "minimum": 0, "maximum": 5000},
+    },
+    "additionalProperties": _PARAMETER_VALUE_REF,
+}

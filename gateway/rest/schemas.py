@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
+from db.services.messages import MAX_CLIENT_MESSAGE_ID_CHARS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
 
 # `model_*` field names are part of the frozen contract.
@@ -22,6 +24,28 @@ _SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 
+# The service's text rules (db.services.text) as JSON Schema patterns, for the document:
+# no NUL anywhere, and for "not blank" at least one character that str.strip() keeps.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def text_schema(limit: int | None = None, *, not_blank: bool = False) -> dict[str, Any]:
+    """JSON Schema of a text field the service checks (validation stays in the service)."""
+    schema: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN if not_blank else NO_NUL}
+    if not_blank:
+        schema["minLength"] = 1
+    if limit is not None:
+        schema["maxLength"] = limit
+    return schema
+
+
+def _config_text(name: str) -> Any:
+    return Field(
+        None, json_schema_extra=text_schema(TEXT_LIMITS[name], not_blank=name in NOT_BLANK)
+    )
+
+
 class CreateSessionBody(BaseModel):
     model_config = _BODY
     user_id: str
@@ -31,20 +55,33 @@ class CreateSessionBody(BaseModel):
 class SendMessageBody(BaseModel):
     model_config = _BODY
     user_id: str
-    message: str
-    metadata: Any = None
-    client_message_id: str | None = None
+    # maxLength is the MAX_MESSAGE_CHARS setting, filled in when the document is built.
+    message: str = Field(json_schema_extra=text_schema(not_blank=True))
+    metadata: Any = Field(
+        None,
+        description="Any JSON value, at most 16 KiB encoded and MAX_JSON_DEPTH levels deep.",
+    )
+    client_message_id: str | None = Field(
+        None, json_schema_extra=text_schema(MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True)
+    )
 
 
 class UpdateModelConfigBody(BaseModel):
     model_config = _BODY
-    model_name: str | None = None
-    model_version: str | None = None
+    model_name: str | None = _config_text("model_name")
+    model_version: str | None = _config_text("model_version")
+    # Described in the document as ConfigParameters (see gateway.rest.openapi).
     parameters: dict[str, Any] | None = None
-    provider: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    is_default: bool | None = None
+    # enum: the providers of this server, filled in when the document is built.
+    provider: str | None = _config_text("provider")
+    base_url: str | None = _config_text("base_url")
+    api_key_env: str | None = Field(
+        None,
+        json_schema_extra={"maxLength": TEXT_LIMITS["api_key_env"], "pattern": ENV_NAME_PATTERN},
+    )
+    is_default: bool | None = Field(
+        None, description="Only true: make another config the default to unset this one."
+    )
 
 
 class PageQuery(BaseModel):
