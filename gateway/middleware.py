@@ -76,7 +76,7 @@ class RequestBody:
             if not declared.isdigit():
                 raise _Refused(400, "Content-Length header is not a number")
             if int(declared) > self.max_bytes:
-                await self._drain(int(declared), receive)
+                await self._drain(receive, received=0, declared=int(declared))
                 raise _Refused(413, self._too_large)
         chunks: list[bytes] = []
         received = 0
@@ -86,10 +86,12 @@ class RequestBody:
             message = await self._next(receive, deadline, received, declared)
             chunk = message.get("body", b"")
             received += len(chunk)
+            more = message.get("more_body", False)
             if received > self.max_bytes:
+                if more:
+                    await self._drain(receive, received=received, declared=None)
                 raise _Refused(413, self._too_large)
             chunks.append(chunk)
-            more = message.get("more_body", False)
         return b"".join(chunks)
 
     async def _next(
@@ -109,14 +111,14 @@ class RequestBody:
             raise _ClientGone
         return message
 
-    async def _drain(self, declared: int, receive: Receive) -> None:
-        """Read and drop a too-large body, within bounds, before answering."""
-        if declared > DRAIN_FACTOR * self.max_bytes:
+    async def _drain(self, receive: Receive, *, received: int, declared: int | None) -> None:
+        """Read and drop the rest of a too-large body, within bounds, before answering."""
+        cap = DRAIN_FACTOR * self.max_bytes
+        if declared is not None and declared > cap:
             return
         deadline = time.monotonic() + self.timeout
-        received = 0
         try:
-            while received < declared:
+            while received <= cap:
                 message = await self._next(receive, deadline, received, None)
                 received += len(message.get("body", b""))
                 if not message.get("more_body", False):

@@ -397,3 +397,22 @@ async def test_malformed_ids_find_nothing_the_same_way_on_every_database(
         headers=admin.headers,
     )
     assert sent.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_over_the_limit_is_answered_to_a_client_still_writing_it(
+    live: LiveServer, settings: Settings, streamed: bool
+) -> None:
+    """httpx writes the whole request before it reads: it must still get the answer."""
+    body = b'{"user_id": "' + b"x" * (3 * settings.max_body_bytes) + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65_536):
+            yield body[start : start + 65_536]
+
+    async with httpx.AsyncClient(base_url=live.http_url, timeout=30) as http:
+        for path, status in (("/api/v1/sessions", 400), ("/graphql", 413)):
+            content = chunks() if streamed else body
+            answer = await http.post(path, content=content)
+            assert answer.status_code == status, answer.text
+            assert f"request body exceeds {settings.max_body_bytes} bytes" in answer.text
