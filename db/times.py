@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from db.errors import Invalid
-
 
 def iso(moment: datetime) -> str:
     """UTC with an explicit offset and a fixed width: 2026-11-24T08:52:00.123456+00:00."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def in_utc(moment: datetime, *, field: str) -> datetime:
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def in_utc(moment: datetime) -> datetime:
     """A time a client gave, in UTC (one without an offset is taken as UTC).
 
-    Near the ends of the calendar (year 1 at +01:00) there is no UTC equivalent: that is
-    the client's mistake, named, not an overflow inside a query.
+    At the ends of the calendar a time may have no UTC equivalent (year 1 at +01:00 is in
+    year 0): it is then earlier, or later, than any stored time, and stands as the first,
+    or the last, representable one. A bound there filters as it should, not with an error.
     """
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise Invalid("is outside the range of supported times", field=field) from None
+        return EARLIEST if moment.year == datetime.min.year else LATEST

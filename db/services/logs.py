@@ -106,8 +106,8 @@ def _filtered(
 ) -> QuerySet[LogEntry]:
     # SQLite compares times as text, all stored in UTC: a bound with another offset must be
     # turned into UTC first (10:01+01:00 is before 10:00+00:00, not after).
-    start = in_utc(start_time, field="start_time") if start_time is not None else None
-    end = in_utc(end_time, field="end_time") if end_time is not None else None
+    start = in_utc(start_time) if start_time is not None else None
+    end = in_utc(end_time) if end_time is not None else None
     if start and end and start > end:
         raise Invalid("must not be after end_time", field="start_time")
     query = LogEntry.all()
