@@ -87,8 +87,9 @@ def checked_parameters(parameters: Any) -> dict[str, Any]:
             "that variable in api_key_env",
             field="parameters",
         )
-    check_parameters(parameters)
-    return dict(parameters)
+    checked = dict(parameters)
+    check_parameters(checked)
+    return checked
 
 
 def check_fields(fields: dict[str, Any]) -> None:

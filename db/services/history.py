@@ -18,10 +18,15 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def check_parameters(parameters: Mapping[str, Any]) -> None:
-    """Refuse gateway parameters of the wrong type when a config is saved."""
+def check_parameters(parameters: dict[str, Any]) -> None:
+    """Refuse gateway parameters of the wrong type when a config is saved.
+
+    A budget may come as 20.0 (JSON does not tell 20 from 20.0): it is kept as 20.
+    """
     for name in ("max_history_messages", "max_history_tokens"):
         value = parameters.get(name)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            parameters[name] = value = int(value)
         if value is not None and (type(value) is not int or value < 1):
             raise Invalid(f"{name} must be a positive integer", field="parameters")
     prompt = parameters.get("system_prompt")

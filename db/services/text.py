@@ -15,6 +15,7 @@ NUL = "\x00"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _NO_NUL = "must not contain NUL characters"
 _NO_SURROGATE = "must be valid Unicode text (it holds a lone surrogate)"
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what the JSON encoder writes
 
 
 def text_problem(text: str) -> str | None:
@@ -26,14 +27,18 @@ def text_problem(text: str) -> str | None:
 
 
 def json_problem(value: Any, *, max_depth: int) -> str | None:
-    """Why a JSON value cannot be stored: a bad string or object key, or nesting deeper
-    than `max_depth` containers (`[[1]]` is two deep). None when it can."""
+    """Why a JSON value cannot be stored: a bad string or object key, an integer the
+    encoder cannot write, or nesting deeper than `max_depth` containers (`[[1]]` is two
+    deep). None when it can."""
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, str):
             if (problem := text_problem(item)) is not None:
                 return problem
+        elif isinstance(item, int) and not _INT_RANGE[0] <= item <= _INT_RANGE[1]:
+            # A GraphQL literal may hold any integer; JSON columns keep 64 bits.
+            return "must hold no integer beyond 64 bits"
         elif isinstance(item, Mapping | list | tuple):
             depth += 1
             if depth > max_depth:

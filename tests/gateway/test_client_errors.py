@@ -430,3 +430,32 @@ async def test_a_body_over_the_limit_is_answered_to_a_client_still_writing_it(
             answer = await http.post(path, content=content)
             assert answer.status_code == status, answer.text
             assert f"request body exceeds {settings.max_body_bytes} bytes" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (
+            'mutation($s: ID!) { sendMessage(input: {sessionId: $s, content: "hi", '
+            "metadata: {n: 99999999999999999999999}}) { aiMessage { id } } }",
+            "metadata",
+        ),
+        (
+            'mutation { createModelConfig(input: {modelName: "m", modelVersion: "1", '
+            'provider: "echo", parameters: {n: [-99999999999999999999999]}}) { id } }',
+            "parameters",
+        ),
+    ],
+)
+async def test_a_graphql_literal_holding_an_integer_json_cannot_store_is_refused(
+    client: httpx.AsyncClient, admin: Account, document: str, field: str
+) -> None:
+    """GraphQL literals carry integers of any size; a JSON column keeps 64 bits."""
+    session_id = await new_session(client, admin)
+    before = await row_counts()
+    answer = await client.post(
+        "/graphql", json={"query": document, "variables": {"s": session_id}}, headers=admin.headers
+    )
+    [error] = answer.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, error
+    assert await row_counts() == before

@@ -173,6 +173,7 @@ def _parameter_values(schema: dict[str, Any], document: Document) -> Iterator[di
         inner = _constraints(inner, document)
         if inner.get("type") in ("integer", "number"):
             yield from ({name: number} for number in _numbers(inner))
+            yield from ({name: float(number)} for number in _numbers(inner))  # 2.0 is 2 in JSON
             yield {name: "1"}
         elif inner.get("type") == "string":
             yield from ({name: text} for text in ("ok", "a\x00", 5))
