@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from db.errors import Invalid
 from db.models import Message, MessageType
 from db.ports import ChatTurn, Limits
 
@@ -16,22 +15,6 @@ GATEWAY_PARAMETERS = frozenset({"system_prompt", "max_history_messages", "max_hi
 def estimate_tokens(text: str) -> int:
     """A provider-neutral estimate (about four characters a token for English text)."""
     return max(1, (len(text) + 3) // 4)
-
-
-def check_parameters(parameters: dict[str, Any]) -> None:
-    """Refuse gateway parameters of the wrong type when a config is saved.
-
-    A budget may come as 20.0 (JSON does not tell 20 from 20.0): it is kept as 20.
-    """
-    for name in ("max_history_messages", "max_history_tokens"):
-        value = parameters.get(name)
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-            parameters[name] = value = int(value)
-        if value is not None and (type(value) is not int or value < 1):
-            raise Invalid(f"{name} must be a positive integer", field="parameters")
-    prompt = parameters.get("system_prompt")
-    if prompt is not None and not isinstance(prompt, str):
-        raise Invalid("system_prompt must be a string", field="parameters")
 
 
 async def model_input(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any
 
-from db.errors import Invalid
 from db.ports import ChatTurn, ModelReply, ModelSpec, ReplyDelta, Usage
 from db.services.history import estimate_tokens
 
@@ -56,13 +54,8 @@ class EchoProvider:
     name = "echo"
 
     def validate(self, spec: ModelSpec) -> None:
-        # Other parameters (temperature, ...) are accepted and ignored, as a stand-in should.
-        prefix: Any = spec.parameters.get("prefix", "")
-        if not isinstance(prefix, str):
-            raise Invalid("prefix must be a string", field="parameters")
-        delay: Any = spec.parameters.get("chunk_delay_ms", 0)
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 5000:
-            raise Invalid("chunk_delay_ms must be a number from 0 to 5000", field="parameters")
+        """No rule of its own: `prefix` and `chunk_delay_ms` are checked for every provider
+        (db.services.config_rules), like any parameter a provider reads."""
 
     def build(self, spec: ModelSpec) -> EchoClient:
         return EchoClient(spec)

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from db.ports import Limits
-from db.services.config_rules import SECRET_NAME_PATTERN
+from db.services.config_rules import BASE_URL_PATTERN, parameter_schemas
 from gateway.rest.routing import Endpoint
-from gateway.rest.schemas import NO_NUL, ErrorEnvelope, UpdateModelConfigBody
+from gateway.rest.schemas import ErrorEnvelope, UpdateModelConfigBody
 
 _REF = "#/components/schemas/{model}"
 _ERROR_MEANING = {
@@ -129,47 +129,9 @@ def _describe_server_rules(
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in UpdateModelConfigBody.model_fields
     ]
-    schemas["ConfigParameters"] = _PARAMETERS
-    schemas["ParameterValue"] = _PARAMETER_VALUE
+    fields["base_url"]["pattern"] = BASE_URL_PATTERN
+    schemas.update(parameter_schemas(_REF))
 
 
 def _described(schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": schema["description"]} if "description" in schema else {}
-
-
-_NOT_SECRET = {"not": {"pattern": SECRET_NAME_PATTERN}, "pattern": NO_NUL}
-_PARAMETER_VALUE_REF = {"$ref": _REF.format(model="ParameterValue")}
-_PARAMETER_VALUE: dict[str, Any] = {
-    "description": "Any JSON value; no object key in it may look like a secret.",
-    "anyOf": [
-        {"type": ["number", "boolean", "null"]},
-        {"type": "string", "pattern": NO_NUL},
-        {"type": "array", "items": _PARAMETER_VALUE_REF},
-        {
-            "type": "object",
-            "propertyNames": _NOT_SECRET,
-            "additionalProperties": _PARAMETER_VALUE_REF,
-        },
-    ],
-}
-_POSITIVE_INTEGER = {"type": "integer", "minimum": 1}
-_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "description": (
-        "Options for the model. A name that looks like a secret (api_key, ..._token) is "
-        "refused anywhere in it: a key belongs in the environment variable named by "
-        "api_key_env. The gateway reads system_prompt and the history budget; the echo "
-        "provider reads prefix and chunk_delay_ms; the openai provider forwards the rest "
-        "to the Chat Completions API and checks the types of its known options "
-        "(temperature, max_tokens, n = 1, stop, ...)."
-    ),
-    "propertyNames": _NOT_SECRET,
-    "properties": {
-        "max_history_messages": _POSITIVE_INTEGER,
-        "max_history_tokens": _POSITIVE_INTEGER,
-        "system_prompt": {"type": "string", "pattern": NO_NUL},
-        "prefix": {"type": "string", "pattern": NO_NUL},
-        "chunk_delay_ms": {"type": "number", "minimum": 0, "maximum": 5000},
-    },
-    "additionalProperties": _PARAMETER_VALUE_REF,
-}

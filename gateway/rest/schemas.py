@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
+from db.services.config_rules import ENV_NAME_PATTERN, NO_NUL, NOT_BLANK, TEXT_LIMITS
 from db.services.messages import MAX_CLIENT_MESSAGE_ID_CHARS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
 
@@ -26,7 +26,6 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 # The service's text rules (db.services.text) as JSON Schema patterns, for the document:
 # no NUL anywhere, and for "not blank" at least one character that str.strip() keeps.
-NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
