@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     turn_wait_seconds: float = Field(300.0, gt=0)
     max_history_messages: int = Field(50, ge=1)
     max_history_tokens: int = Field(24_000, ge=100)
+    # The providers a config may name (a deployment may leave out those that call out).
+    model_providers: Annotated[list[str], NoDecode] = ["echo", "openai"]
     provider_connect_timeout: float = Field(10.0, gt=0)
     provider_read_timeout: float = Field(60.0, gt=0)
     provider_total_timeout: float = Field(180.0, gt=0)
@@ -96,6 +98,23 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{origin!r} is not an origin: use '*' or scheme://host[:port], no path"
                 )
+        return value
+
+    @field_validator("model_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("model_providers")
+    @classmethod
+    def _check_providers(cls, value: list[str]) -> list[str]:
+        from gateway.providers import SHIPPED  # the providers module imports these settings
+
+        unknown = sorted(set(value) - set(SHIPPED))
+        if unknown or not value:
+            raise ValueError(f"name one or more of {', '.join(SHIPPED)} (not {unknown or 'none'})")
         return value
 
     @field_validator("database_url")

@@ -139,13 +139,18 @@ async def update(
             await ModelConfig.filter(is_default=True).exclude(id=config.id).update(is_default=False)
         config.version += 1
         await config.save()
-    changed = {name: {"from": before[name], "to": value} for name, value in fields.items()}
+    # What really changed: a field sent with its current value is not a change.
+    changed = {
+        name: {"from": before[name], "to": value}
+        for name, value in fields.items()
+        if before[name] != value
+    }
     await logs.record(
         level=LogLevel.INFO,
         event="model_config.updated",
         message=(
             f"model config {config.model_name} updated by {caller.name} to version "
-            f"{config.version}: {', '.join(sorted(fields)) or 'no field'} changed"
+            f"{config.version}: {', '.join(sorted(changed)) or 'no field'} changed"
         ),
         actor_id=caller.user_id,
         details={"config_id": str(config.id), "version": config.version, "changes": changed},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from gateway.providers.echo import EchoProvider
@@ -13,9 +14,15 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 
+# The providers the gateway ships with; MODEL_PROVIDERS may name fewer.
+SHIPPED = ("echo", "openai")
+
+
 def default_registry(settings: Settings | None = None) -> ProviderRegistry:
-    """Every provider the gateway ships with; network timeouts and retries from `settings`."""
+    """The providers `settings` enable (all shipped ones by default), with their network
+    timeouts and retries."""
     timeouts, retry = ProviderTimeouts(), RetryPolicy()
+    enabled: Collection[str] = SHIPPED
     if settings is not None:
         timeouts = ProviderTimeouts(
             connect=settings.provider_connect_timeout,
@@ -23,10 +30,13 @@ def default_registry(settings: Settings | None = None) -> ProviderRegistry:
             total=settings.provider_total_timeout,
         )
         retry = RetryPolicy(max_retries=settings.provider_max_retries)
-    return ProviderRegistry([EchoProvider(), OpenAIProvider(timeouts=timeouts, retry=retry)])
+        enabled = settings.model_providers
+    shipped: list[Provider] = [EchoProvider(), OpenAIProvider(timeouts=timeouts, retry=retry)]
+    return ProviderRegistry([provider for provider in shipped if provider.name in enabled])
 
 
 __all__ = [
+    "SHIPPED",
     "EchoProvider",
     "OpenAIProvider",
     "Provider",

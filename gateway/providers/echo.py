@@ -14,6 +14,9 @@ LABELS = {
     "note": "built-in echo model: repeats the last user message; no AI model was asked",
 }
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
+# Simulated typing is for demos and tests: whatever chunk_delay_ms and the message's length,
+# one reply never takes longer than this in all.
+MAX_TYPING_SECONDS = 10.0
 
 
 class EchoClient:
@@ -35,14 +38,18 @@ class EchoClient:
     async def complete(self, turns: Sequence[ChatTurn]) -> ModelReply:
         reply = self._reply(turns)
         if self.delay:
-            await asyncio.sleep(self.delay * len(_WORDS.findall(reply.content)))
+            typing = self.delay * len(_WORDS.findall(reply.content))
+            await asyncio.sleep(min(typing, MAX_TYPING_SECONDS))
         return reply
 
     async def stream(self, turns: Sequence[ChatTurn]) -> AsyncGenerator[ReplyDelta | ModelReply]:
         reply = self._reply(turns)
+        typed = 0.0
         for piece in _WORDS.findall(reply.content):
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.delay and typed < MAX_TYPING_SECONDS:
+                pause = min(self.delay, MAX_TYPING_SECONDS - typed)
+                typed += pause
+                await asyncio.sleep(pause)
             yield ReplyDelta(piece)
         yield reply
 

@@ -16,6 +16,7 @@ FIRST_ADMIN_KEY = re.compile(r"^  api_key: (cgw_\S+)$", re.MULTILINE)
 
 @pytest.fixture
 def fresh_database(tmp_path: Path) -> Iterator[str]:
+    """Ask for it before `servers`: the servers stop before their database is dropped."""
     with scratch_database(tmp_path) as url:
         yield url
 
@@ -30,7 +31,7 @@ def serve(servers: StartServer, database_url: str, **overrides: str) -> Server:
 
 
 def test_serve_migrates_a_fresh_database_and_shows_the_first_admin_key_once(
-    servers: StartServer, fresh_database: str
+    fresh_database: str, servers: StartServer
 ) -> None:
     first = serve(servers, fresh_database)
     output = first.output()
@@ -53,7 +54,7 @@ def test_serve_migrates_a_fresh_database_and_shows_the_first_admin_key_once(
 
 
 def test_serve_without_bootstrap_admin_shows_no_key(
-    servers: StartServer, fresh_database: str
+    fresh_database: str, servers: StartServer
 ) -> None:
     server = serve(servers, fresh_database, BOOTSTRAP_ADMIN="false")
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from db.services import model_configs
 from gateway.app import create_app
 from gateway.settings import SettingsError, load_settings
+from tests.factories import make_account
 from tests.servers import SETTING_NAMES, child_env, free_port, run_cli
 
 BAD_VALUES = [
@@ -18,6 +20,9 @@ BAD_VALUES = [
     ("DATABASE_URL", "mysql://x"),
     ("MAX_MESSAGE_CHARS", "0"),
     ("CORS_ORIGINS", "https://ok.example,https://slash.example/"),
+    ("MODEL_PROVIDERS", "echo,anthropic"),
+    ("MAX_JSON_DEPTH", "1"),
+    ("REQUEST_BODY_TIMEOUT", "0"),
 ]
 
 
@@ -109,3 +114,24 @@ async def test_cors_origins_list_allows_exactly_those_origins(
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     assert simple.headers["access-control-allow-origin"] == "https://b.example"
+
+
+async def test_model_providers_limits_what_a_config_may_name(
+    database_url: str, clean_environment: Path
+) -> None:
+    """A gateway that never calls out: `openai` is refused, and the document says so."""
+    settings = load_settings(database_url=database_url, model_providers="echo", _env_file=None)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+            document = (await http.get("/api/v1/openapi.json")).json()
+            root = await make_account("root", admin=True)
+            await model_configs.ensure_builtin()
+            config_id = str((await model_configs.get_default()).id)
+            body = {"provider": "openai", "base_url": "https://api.openai.com/v1"}
+            path = f"/api/v1/model-configs/{config_id}"
+            refused = await http.put(path, json=body, headers=root.headers)
+    assert refused.status_code == 400 and "known: echo" in refused.json()["message"]
+    provider = document["components"]["schemas"]["UpdateModelConfigBody"]["properties"]["provider"]
+    assert provider["pattern"] == r"^\s*(echo)\s*$"

@@ -44,12 +44,14 @@ async def test_message_answered_with_model_and_latency(client: httpx.AsyncClient
 async def test_model_config_changed_says_who_and_what(client: httpx.AsyncClient) -> None:
     root = await make_account("root", admin=True)
     config = await model_configs.get_default()
-    body = {"model_version": "2", "parameters": {"temperature": 0.3}}
+    # The provider is sent as it is (with blanks): no change, so not listed as one.
+    body = {"model_version": "2", "parameters": {"temperature": 0.3}, "provider": " echo "}
     ok(await client.put(url(f"/model-configs/{config.id}"), json=body, headers=root.headers))
     [entry] = await _entries(client, root, "model_config.updated")
     assert entry["actor_id"] == root.user_id
     assert "root" in entry["message"]
     assert "model_version" in entry["message"] and "parameters" in entry["message"]
+    assert "provider" not in entry["message"]
     assert entry["details"]["changes"] == {
         "model_version": {"from": "1", "to": "2"},
         "parameters": {"from": {}, "to": {"temperature": 0.3}},
