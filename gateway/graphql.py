@@ -75,6 +75,31 @@ async def _authenticate(context: Context) -> Caller:
     return await authenticate(headers, source="graphql")
 
 
+# The members of a subscription message's payload and the JSON types they may have.
+_PAYLOAD_MEMBERS = {
+    "query": (str,),
+    "variables": (dict, type(None)),
+    "operationName": (str, type(None)),
+    "extensions": (dict, type(None)),
+}
+
+
+def _check_message(message: Any) -> None:
+    """A graphql-transport-ws / graphql-ws message: an object with a string `type`, whose
+    `payload`, if any, is an object (with a string `query` when it starts an operation)."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise Invalid("must be a JSON object with a string type", field="message")
+    payload = message.get("payload")
+    starts = message["type"] in ("subscribe", "start")
+    if (starts or payload is not None) and not isinstance(payload, dict):
+        raise Invalid("must be a JSON object", field="payload")
+    if starts:
+        assert isinstance(payload, dict)
+        for name, types in _PAYLOAD_MEMBERS.items():
+            if not isinstance(payload.get(name), types):
+                raise Invalid(f"has the wrong type for {name}", field="payload")
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
     def __init__(
         self,
@@ -101,7 +126,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP bodies: problems become BAD_USER_INPUT naming where they are."""
-        return json_input.decode(data, max_depth=self.runtime.limits.max_json_depth)
+        body = json_input.decode(data, max_depth=self.runtime.limits.max_json_depth)
+        if not isinstance(body, dict | list):  # a list: a batch, which strawberry refuses
+            raise Invalid("must be a JSON object", field="body")
+        return body
 
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
         """A GET's `variables` and `extensions` are JSON documents of their own."""
@@ -114,13 +142,16 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return data
 
     def decode_json(self, data: str | bytes) -> object:
-        """WebSocket messages: a message that is not acceptable JSON closes the connection
-        with 4400, as the subscription protocols require."""
+        """WebSocket messages: one that is not acceptable JSON, or not shaped as the
+        protocols say, closes the connection with 4400 (strawberry's handlers would fail
+        on it with an internal error)."""
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         try:
-            return self.parse_json(data)
+            message = json_input.decode(data, max_depth=self.runtime.limits.max_json_depth)
+            _check_message(message)
         except Invalid as exc:
-            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
             raise json.JSONDecodeError(str(exc), text, 0) from None
+        return message
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

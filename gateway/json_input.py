@@ -110,7 +110,7 @@ def _path_at(text: str, position: int) -> list[str | int]:
             if end >= position:
                 break  # the position is inside this string
             if path and path[-1] is None:
-                path[-1] = orjson.loads(text[index : end + 1])
+                path[-1] = _key(text[index : end + 1])
             index = end + 1
             continue
         if char == "{":
@@ -133,6 +133,16 @@ def _leading_keys(path: list[str | int]) -> list[str | int]:
             break
         keys.append(segment)
     return keys
+
+
+def _key(quoted: str) -> str:
+    """An object key as written; its raw text when it cannot be decoded (a lone surrogate
+    escape, a control character: the very problem may be in an earlier key)."""
+    try:
+        key = orjson.loads(quoted)
+    except orjson.JSONDecodeError:
+        return quoted[1:-1]
+    return key if isinstance(key, str) else quoted[1:-1]
 
 
 def _name(path: list[str | int], source: str) -> str:

@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     # more than it sends is answered 400 then, instead of holding a worker forever).
     request_body_timeout: float = Field(30.0, gt=0)
     # The deepest nesting of a JSON value a client sends (metadata): `[[1]]` is two deep.
-    max_json_depth: int = Field(64, ge=2, le=512)
+    # At most 200: the JSON encoder writes no deeper than 254 levels.
+    max_json_depth: int = Field(64, ge=2, le=200)
     cors_origins: Annotated[list[str], NoDecode] = []
     # Authentication failures are counted in memory and logged as one summary entry per
     # reason and source this often, so that a flood of bad keys writes almost nothing.

@@ -21,7 +21,7 @@ logger = logging.getLogger("gateway.audit")
 
 # Distinct (reason, source, actor) groups kept between two summaries; beyond that,
 # failures are still counted, under one catch-all source.
-MAX_GROUPS = 1_000
+MAX_GROUPS = 200
 OTHER_SOURCES = "(other sources)"
 
 
@@ -55,23 +55,42 @@ async def flush() -> int:
     """Write one summary entry per group counted since the last flush; how many were written."""
     written = 0
     while _pending:  # one at a time: failures counted meanwhile wait for the next flush
-        (reason, source, actor_id), tally = _pending.popitem()
-        times = "once" if tally.count == 1 else f"{tally.count} times"
-        await logs.record(
-            level=LogLevel.WARNING,
-            event="auth.failed",
-            message=f"authentication failed: {reason} ({times}, {source})",
-            actor_id=actor_id,
-            details={
-                "reason": reason,
-                "source": source,
-                "count": tally.count,
-                "first_at": tally.first_at.isoformat(),
-                "last_at": tally.last_at.isoformat(),
-            },
-        )
+        group, tally = _pending.popitem()
+        try:
+            await _write(group, tally)
+        except BaseException:  # cancelled at shutdown mid-write: keep the count for the last flush
+            _merge(group, tally)
+            raise
         written += 1
     return written
+
+
+def _merge(group: _Group, tally: _Tally) -> None:
+    known = _pending.get(group)
+    if known is None:
+        _pending[group] = tally
+    else:
+        known.count += tally.count
+        known.first_at = min(known.first_at, tally.first_at)
+        known.last_at = max(known.last_at, tally.last_at)
+
+
+async def _write(group: _Group, tally: _Tally) -> None:
+    reason, source, actor_id = group
+    times = "once" if tally.count == 1 else f"{tally.count} times"
+    await logs.record(
+        level=LogLevel.WARNING,
+        event="auth.failed",
+        message=f"authentication failed: {reason} ({times}, {source})",
+        actor_id=actor_id,
+        details={
+            "reason": reason,
+            "source": source,
+            "count": tally.count,
+            "first_at": tally.first_at.isoformat(),
+            "last_at": tally.last_at.isoformat(),
+        },
+    )
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from db.errors import Invalid
-from db.services.text import json_problem, text_problem
+from db.services.text import BLANK, END, NO_NUL_PATTERN, json_problem, text_problem
 
 TEXT_LIMITS = {
     "provider": 50,
@@ -32,18 +32,23 @@ TEXT_LIMITS = {
 NOT_BLANK = frozenset({"provider", "model_name"})
 # Provider options are flat or nearly so (response_format's JSON schema is the deepest).
 MAX_PARAMETERS_DEPTH = 32
-_END = r"(?![\s\S])"  # the end of the text, as `\Z` (Python's `$` also matches before a "\n")
-NO_NUL = rf"^[^\u0000]*{_END}"
+_END = END
+NO_NUL = NO_NUL_PATTERN
 _SINGLE_LINE = rf"^[^\r\n\u0000]*{_END}"
 # The name of an environment variable, blanks around it allowed (they are stripped).
-ENV_NAME_PATTERN = rf"^\s*[A-Za-z_][A-Za-z0-9_]*\s*{_END}"
+ENV_NAME_PATTERN = rf"^[{BLANK}]*[A-Za-z_][A-Za-z0-9_]*[{BLANK}]*{_END}"
 _HEADER_NAME = rf"^[!#$%&'*+.^_`|~0-9A-Za-z-]+{_END}"
+
+
+def _literal(char: str) -> str:
+    # Only what must be escaped: ECMA-262's unicode mode refuses needless escapes like `\-`.
+    return "\\" + char if char in ".^$*+?()[]{}|\\/" else char
 
 
 def _any_case(word: str) -> str:
     """A pattern matching `word` in any letter case; `_` stands for `_` or `-`."""
     return "".join(
-        f"[{c.lower()}{c.upper()}]" if c.isalpha() else "[_-]" if c == "_" else re.escape(c)
+        f"[{c.lower()}{c.upper()}]" if c.isalpha() else "[_-]" if c == "_" else _literal(c)
         for c in word
     )
 
@@ -80,16 +85,25 @@ _SECRET_QUERY_NAME = (
     rf"|[^=&]*{_AUTHORIZATION}|[^=&]*%)"
 )
 BASE_URL_PATTERN = (
-    rf"^\s*(?![^?]*\?(?:[^&]*&)*{_SECRET_QUERY_NAME})"
+    rf"^[{BLANK}]*(?![^?]*\?(?:[^&]*&)*{_SECRET_QUERY_NAME})"
     rf"[hH][tT][tT][pP][sS]?://(?:{_LABEL}(?:\.{_LABEL})*|{_IPV6}){_PORT}"
-    rf"(?:/{_URL_CHARS}*)?(?:\?(?:{_URL_CHARS}|\?)*)?\s*{_END}"
+    rf"(?:/{_URL_CHARS}*)?(?:\?(?:{_URL_CHARS}|\?)*)?[{BLANK}]*{_END}"
 )
 _BASE_URL = re.compile(BASE_URL_PATTERN)
 
 _NOT_SECRET = {"pattern": NO_NUL, "not": {"pattern": SECRET_NAME_PATTERN}}
 _TEXT = {"type": "string", "pattern": NO_NUL}
 _NUMBER = {"type": "number", "description": "a number"}
-_POSITIVE = {"type": "integer", "minimum": 1, "description": "a positive integer"}
+# Integers every JSON reader keeps exact (I-JSON, RFC 7493): larger ones arrive as floats
+# from some parsers, orjson included, and a budget of 1e19 would fail every turn.
+_SAFE = 2**53 - 1
+_SAFE_INTEGER = {"minimum": -_SAFE, "maximum": _SAFE}
+_POSITIVE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": _SAFE,
+    "description": "a positive integer (at most 2^53 - 1)",
+}
 _LINE = {"type": "string", "pattern": _SINGLE_LINE, "description": "a single-line string"}
 
 
@@ -140,7 +154,11 @@ def parameter_schemas(ref: str) -> dict[str, dict[str, Any]]:
                 "frequency_penalty": _NUMBER,
                 "max_tokens": _POSITIVE,
                 "max_completion_tokens": _POSITIVE,
-                "seed": {"type": "integer", "description": "an integer"},
+                "seed": {
+                    "type": "integer",
+                    **_SAFE_INTEGER,
+                    "description": "an integer (within ±(2^53 - 1))",
+                },
                 "n": {"const": 1, "description": "1: the gateway stores one reply"},
                 "stop": {
                     "anyOf": [_TEXT, {"type": "array", "items": _TEXT}],
@@ -241,7 +259,7 @@ def checked_parameters(parameters: Any) -> dict[str, Any]:
     checked = dict(parameters)
     for name in _INTEGERS:  # JSON does not tell 20 from 20.0: keep 20
         value = checked.get(name)
-        if isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**63:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= _SAFE:
             checked[name] = int(value)
     error = best_match(_PARAMETERS.iter_errors(checked))
     if error is not None:

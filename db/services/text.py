@@ -12,6 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 NUL = "\x00"
+# JSON Schema patterns of these rules, for documents that state them (the OpenAPI document).
+# They avoid `$` and `\s`, which ECMA-262 (what JSON Schema specifies) and Python read
+# differently: END is the end of the text in both, BLANK exactly what str.strip() and
+# str.isspace() call blank.
+END = r"(?![\s\S])"
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL_PATTERN = rf"^[^\u0000]*{END}"
+NOT_BLANK_PATTERN = rf"^[^\u0000]*[^{BLANK}\u0000][^\u0000]*{END}"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _NO_NUL = "must not contain NUL characters"
 _NO_SURROGATE = "must be valid Unicode text (it holds a lone surrogate)"

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from db.ports import Limits
 from db.services.config_rules import BASE_URL_PATTERN, parameter_schemas
+from db.services.text import BLANK, END
 from gateway.rest.routing import Endpoint
 from gateway.rest.schemas import ErrorEnvelope, UpdateModelConfigBody
 
@@ -114,7 +115,7 @@ def _describe_server_rules(
     body = schemas["UpdateModelConfigBody"]
     fields = body["properties"]
     names = "|".join(re.escape(name) for name in sorted(providers))
-    fields["provider"]["pattern"] = rf"^\s*({names})\s*$"
+    fields["provider"]["pattern"] = rf"^[{BLANK}]*({names})[{BLANK}]*{END}"
     fields["is_default"] = {
         "enum": [True, None],
         "default": None,

@@ -36,9 +36,10 @@ class Endpoint:
 
     def route(self, prefix: str) -> Route:
         handler = self.handler
+        # The route's template, not the path: any client can vary a path without end.
+        source = f"{self.method} {prefix}{self.path}"
 
         async def endpoint(request: Request) -> Response:
-            source = f"{request.method} {request.url.path}"
             caller = await authenticate(request.headers, source=source)
             data = await handler(request, caller)
             return data if isinstance(data, Response) else ok(data)

@@ -9,9 +9,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from db.services.config_rules import ENV_NAME_PATTERN, NO_NUL, NOT_BLANK, TEXT_LIMITS
+from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
 from db.services.messages import MAX_CLIENT_MESSAGE_ID_CHARS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
+from db.services.text import NO_NUL_PATTERN as NO_NUL
+from db.services.text import NOT_BLANK_PATTERN
 
 # `model_*` field names are part of the frozen contract.
 _BODY = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
@@ -24,13 +26,9 @@ _SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 
-# The service's text rules (db.services.text) as JSON Schema patterns, for the document:
-# no NUL anywhere, and for "not blank" at least one character that str.strip() keeps.
-NOT_BLANK_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-
-
 def text_schema(limit: int | None = None, *, not_blank: bool = False) -> dict[str, Any]:
-    """JSON Schema of a text field the service checks (validation stays in the service)."""
+    """JSON Schema of a text field the service checks (validation stays in the service):
+    no NUL anywhere and, when `not_blank`, a character that str.strip() keeps."""
     schema: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN if not_blank else NO_NUL}
     if not_blank:
         schema["minLength"] = 1

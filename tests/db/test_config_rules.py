@@ -14,6 +14,7 @@ from db.services.config_rules import (
     check_fields,
     looks_secret,
 )
+from db.services.text import BLANK
 from tests.providers.test_openai_options import GOOD_PARAMETERS
 
 GOOD_URLS = [
@@ -133,3 +134,9 @@ def test_the_patterns_read_alike_in_python_and_in_ecma_262() -> None:
         outside_classes = re.sub(r"\[(?:\\.|[^\]])*\]", "", pattern)
         assert "$" not in outside_classes.replace(r"\$", "") and "(?<" not in pattern
         assert not re.search(r"\(\?[aiLmsux]", pattern)
+
+
+def test_blank_is_what_str_strip_removes() -> None:
+    """The document's BLANK class is exactly Python's whitespace, which ECMA's `\\s` is not."""
+    blank = re.compile(f"[{BLANK}]")
+    assert all(bool(blank.fullmatch(chr(code))) == chr(code).isspace() for code in range(0x110000))

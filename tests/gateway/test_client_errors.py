@@ -25,7 +25,7 @@ from tests.factories import Account, create_session, read_history
 from tests.rest.expect import refused, url
 from tests.rest.openapi_check import checked_client
 from tests.schema.gql import SEND, new_session
-from tests.schema.ws import TransportWS
+from tests.schema.ws import LegacyWS, TransportWS
 from tests.servers import LiveServer, live_server
 
 BODY_TIMEOUT = 0.5
@@ -379,6 +379,35 @@ async def test_a_time_bound_beyond_the_calendar_filters_nothing_in_both_doors(
     assert answer.json() == {"data": {"logs": {"totalCount": everything.json()["data"]["total"]}}}
 
 
+NON_CANONICAL = ["{ID}", "urn:uuid:ID", "ID_UPPER", "ID_HEX"]
+
+
+def _spelled(template: str, real_id: str) -> str:
+    """Another spelling of a real id that Python's UUID() would accept."""
+    return (
+        template.replace("ID_UPPER", real_id.upper())
+        .replace("ID_HEX", real_id.replace("-", ""))
+        .replace("ID", real_id)
+    )
+
+
+@pytest.mark.parametrize("template", NON_CANONICAL)
+async def test_another_spelling_of_a_real_id_finds_nothing_on_every_database(
+    rest: httpx.AsyncClient, client: httpx.AsyncClient, admin: Account, template: str
+) -> None:
+    """PostgreSQL refused `{...}` (a 500) and matched upper case where SQLite did not."""
+    session_id = await create_session(rest, admin)
+    spelled = _spelled(template, session_id)
+    refused(await rest.get(url(f"/sessions/{spelled}/messages"), headers=admin.headers), 404)
+    body = {"user_id": _spelled(template, admin.user_id)}
+    refused(await rest.post(url("/sessions"), json=body, headers=admin.headers), 404)
+    document = "query($id: ID!) { session(id: $id) { id } }"
+    answer = await client.post(
+        "/graphql", json={"query": document, "variables": {"id": spelled}}, headers=admin.headers
+    )
+    assert answer.json() == {"data": {"session": None}}
+
+
 @pytest.mark.parametrize("malformed", ["x", "", "' OR 1=1 --", "0" * 37, "\u00e9" * 36])
 async def test_malformed_ids_find_nothing_the_same_way_on_every_database(
     rest: httpx.AsyncClient, client: httpx.AsyncClient, admin: Account, malformed: str
@@ -459,3 +488,62 @@ async def test_a_graphql_literal_holding_an_integer_json_cannot_store_is_refused
     [error] = answer.json()["errors"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, error
     assert await row_counts() == before
+
+
+@pytest.mark.parametrize("body", [b"1", b'"x"', b"null", b"true"])
+async def test_a_graphql_body_that_is_not_an_object_is_refused(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    """Without a key: once a 500 and an internal.error row."""
+    before = await row_counts()
+    graphql_refused(await post_graphql(client, body, None), field="body")
+    assert await row_counts() == before
+
+
+async def test_invalid_utf8_after_an_undecodable_key_is_still_named(
+    rest: httpx.AsyncClient, client: httpx.AsyncClient, alice: Account
+) -> None:
+    """The path to a bad byte may cross a key that is itself bad: it is named as written."""
+    body = b'{"\\ud800": "\xff"}'
+    message = refused(await rest.post(url("/sessions"), content=body, headers=alice.headers), 400)
+    assert "not valid UTF-8" in message
+    graphql_refused(await post_graphql(client, body, None), field="\\ud800")
+
+
+BAD_SOCKET_MESSAGES = [
+    "1",
+    "[]",
+    "null",
+    '{"type": 1}',
+    '{"type": "subscribe", "id": "1", "payload": 1}',
+    '{"type": "subscribe", "id": "1", "payload": null}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 1}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ me { id } }", "variables": []}}',
+    '{"type": "ping", "payload": "x"}',
+]
+
+
+@pytest.mark.parametrize("message", BAD_SOCKET_MESSAGES)
+async def test_a_malformed_websocket_message_closes_the_connection(
+    live: LiveServer, alice: Account, message: str
+) -> None:
+    """Once strawberry's handler failed on these with an internal error and no close code."""
+    async with TransportWS.connect(live.ws_url, headers=alice.headers) as ws:
+        await ws.socket.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.receive()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+@pytest.mark.parametrize("message", BAD_SOCKET_MESSAGES)
+async def test_the_legacy_protocol_skips_a_malformed_message(
+    live: LiveServer, alice: Account, message: str
+) -> None:
+    """graphql-ws ignores what it cannot read; the connection goes on serving."""
+    async with LegacyWS.connect(live.ws_url, headers=alice.headers) as ws:
+        await ws.socket.send(message.replace('"subscribe"', '"start"'))
+        operation = await ws.subscribe(
+            "subscription($s: ID!) { messageAdded(sessionId: $s) { id } }", {"s": "x"}
+        )
+        payload = await ws.next_result(operation)
+        assert payload["errors"][0]["extensions"]["code"] == "NOT_FOUND"

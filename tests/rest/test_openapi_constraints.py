@@ -9,8 +9,12 @@ exactly the valid ones (200) and refuse the others (400 naming the input).
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import re
+import shutil
+from asyncio.subprocess import PIPE
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +32,12 @@ from tests.rest.openapi_check import fetch_document
 
 # Strings that sit on the edges of the service's text rules.
 TRICKY = [
+    "\x1c",
+    "\x85",
+    "\ufeff",
+    "\ufeffecho",
+    "echo\x1c",
+    "\ufeffOPENAI_KEY",
     "",
     " ",
     "\t\n",
@@ -313,3 +323,61 @@ async def test_probes_cover_both_outcomes(client: httpx.AsyncClient) -> None:
         verdicts[probe.field].add(document.valid(copy.deepcopy(probe.body), {"$ref": ref}))
     del verdicts["body"]  # the empty body: invalid, on purpose
     assert all(outcomes == {True, False} for outcomes in verdicts.values()), verdicts
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+SAMPLES = [
+    *TRICKY,
+    *NAMES,
+    " echo ",
+    "http://a.com",
+    "\ufeffhttp://a.com",
+    "http://a.com\x85",
+    "https://h/v1?api-version=1",
+    "https://h/v1?x=1&api_key=2",
+    "a\nb",
+    "a\n",
+    "X-Team",
+]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js for ECMA-262 regexes")
+async def test_every_pattern_means_the_same_in_ecma_262_and_in_python(
+    client: httpx.AsyncClient,
+) -> None:
+    """JSON Schema patterns are ECMA-262; the server and Python validators use `re`. Each
+    pattern of the document must give the same verdict on the same strings in both."""
+    patterns = sorted(set(_patterns(await fetch_document(client))))
+    script = (
+        "const [patterns, samples] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify("
+        "patterns.map(p => samples.map(s => new RegExp(p, 'u').test(s)))));"
+    )
+    node = shutil.which("node")
+    assert node is not None
+    process = await asyncio.create_subprocess_exec(
+        node, "-e", script, stdin=PIPE, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await process.communicate(json.dumps([patterns, SAMPLES]).encode())
+    assert process.returncode == 0, err.decode()  # a pattern ECMA-262 cannot even compile
+    ecma = json.loads(out)
+    python = [[re.search(p, sample) is not None for sample in SAMPLES] for p in patterns]
+    differences = [
+        (pattern, sample)
+        for pattern, in_ecma, in_python in zip(patterns, ecma, python, strict=True)
+        for sample, a, b in zip(SAMPLES, in_ecma, in_python, strict=True)
+        if a != b
+    ]
+    assert differences == []
+    assert len(patterns) >= 8
