@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
@@ -75,13 +75,6 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def client_gone(request: Request, exc: Exception) -> Response:
-    """The client hung up while we read its request: nobody is left to answer, and it is not
-    our error (the answer below goes nowhere)."""
-    logger.debug("client went away during %s %s", request.method, request.url.path)
-    return Response(status_code=400)
-
-
 async def internal_error(request: Request, exc: Exception) -> Response:
     """Anything unexpected: a reference the operator can find, nothing internal shown."""
     reference = uuid.uuid4().hex[:12]
@@ -101,6 +94,5 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ServiceError: service_error,
     HTTPException: http_error,
-    ClientDisconnect: client_gone,
     Exception: internal_error,
 }

@@ -82,11 +82,11 @@ class Settings(BaseSettings):
     def _lowercase_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "model_providers", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("cors_origins")
@@ -99,13 +99,6 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{origin!r} is not an origin: use '*' or scheme://host[:port], no path"
                 )
-        return value
-
-    @field_validator("model_providers", mode="before")
-    @classmethod
-    def _split_providers(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     @field_validator("model_providers")

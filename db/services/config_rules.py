@@ -32,12 +32,10 @@ TEXT_LIMITS = {
 NOT_BLANK = frozenset({"provider", "model_name"})
 # Provider options are flat or nearly so (response_format's JSON schema is the deepest).
 MAX_PARAMETERS_DEPTH = 32
-_END = END
-NO_NUL = NO_NUL_PATTERN
-_SINGLE_LINE = rf"^[^\r\n\u0000]*{_END}"
+_SINGLE_LINE = rf"^[^\r\n\u0000]*{END}"
 # The name of an environment variable, blanks around it allowed (they are stripped).
-ENV_NAME_PATTERN = rf"^[{BLANK}]*[A-Za-z_][A-Za-z0-9_]*[{BLANK}]*{_END}"
-_HEADER_NAME = rf"^[!#$%&'*+.^_`|~0-9A-Za-z-]+{_END}"
+ENV_NAME_PATTERN = rf"^[{BLANK}]*[A-Za-z_][A-Za-z0-9_]*[{BLANK}]*{END}"
+_HEADER_NAME = rf"^[!#$%&'*+.^_`|~0-9A-Za-z-]+{END}"
 
 
 def _literal(char: str) -> str:
@@ -61,7 +59,7 @@ def _either(words: list[str]) -> str:
 _SECRET_WORDS = _either(["key", "apikey", "secret", "password", "passwd", "token", "cookie"])
 _SECRET_ENDINGS = _either(["_key", "apikey", "_secret", "password", "_token", "credentials"])
 _AUTHORIZATION = _any_case("authorization")
-SECRET_NAME_PATTERN = f"^{_SECRET_WORDS}{_END}|{_SECRET_ENDINGS}{_END}|{_AUTHORIZATION}"
+SECRET_NAME_PATTERN = f"^{_SECRET_WORDS}{END}|{_SECRET_ENDINGS}{END}|{_AUTHORIZATION}"
 _SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 # Headers that would carry a secret, or that the gateway sets itself.
 FORBIDDEN_HEADERS = frozenset(
@@ -79,7 +77,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _IPV6 = r"\[(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|::1?)\]"
 _PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
 _URL_CHARS = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]"
-_NAME_END = rf"(?=[=&]|{_END})"
+_NAME_END = rf"(?=[=&]|{END})"
 _SECRET_QUERY_NAME = (
     rf"(?:{_SECRET_WORDS}{_NAME_END}|[^=&]*{_SECRET_ENDINGS}{_NAME_END}"
     rf"|[^=&]*{_AUTHORIZATION}|[^=&]*%)"
@@ -87,12 +85,12 @@ _SECRET_QUERY_NAME = (
 BASE_URL_PATTERN = (
     rf"^[{BLANK}]*(?![^?]*\?(?:[^&]*&)*{_SECRET_QUERY_NAME})"
     rf"[hH][tT][tT][pP][sS]?://(?:{_LABEL}(?:\.{_LABEL})*|{_IPV6}){_PORT}"
-    rf"(?:/{_URL_CHARS}*)?(?:\?(?:{_URL_CHARS}|\?)*)?[{BLANK}]*{_END}"
+    rf"(?:/{_URL_CHARS}*)?(?:\?(?:{_URL_CHARS}|\?)*)?[{BLANK}]*{END}"
 )
 _BASE_URL = re.compile(BASE_URL_PATTERN)
 
-_NOT_SECRET = {"pattern": NO_NUL, "not": {"pattern": SECRET_NAME_PATTERN}}
-_TEXT = {"type": "string", "pattern": NO_NUL}
+_NOT_SECRET = {"pattern": NO_NUL_PATTERN, "not": {"pattern": SECRET_NAME_PATTERN}}
+_TEXT = {"type": "string", "pattern": NO_NUL_PATTERN}
 _NUMBER = {"type": "number", "description": "a number"}
 # Integers every JSON reader keeps exact (I-JSON, RFC 7493): larger ones arrive as floats
 # from some parsers, orjson included, and a budget of 1e19 would fail every turn.
@@ -182,7 +180,7 @@ def parameter_schemas(ref: str) -> dict[str, dict[str, Any]]:
                     "type": "object",
                     "propertyNames": {
                         "pattern": _HEADER_NAME,
-                        "not": {"pattern": f"^{_either(sorted(FORBIDDEN_HEADERS))}{_END}"},
+                        "not": {"pattern": f"^{_either(sorted(FORBIDDEN_HEADERS))}{END}"},
                     },
                     "additionalProperties": _LINE,
                     "description": (

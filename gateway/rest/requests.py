@@ -11,9 +11,9 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from db.errors import Invalid
-from db.ports import Runtime
 from db.times import iso
 from gateway import json_input
+from gateway.rest.routing import runtime_of
 
 M = TypeVar("M", bound=BaseModel)
 __all__ = ["iso", "json_body", "path_param", "query", "renamed"]
@@ -49,8 +49,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
         raise Invalid("a JSON object is required", field="body")
-    runtime: Runtime = request.app.state.runtime
-    payload = json_input.decode(raw, max_depth=runtime.limits.max_json_depth)
+    payload = json_input.decode(raw, max_depth=runtime_of(request).limits.max_json_depth)
     if not isinstance(payload, dict):
         raise Invalid("must be a JSON object", field="body")
     try:

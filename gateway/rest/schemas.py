@@ -12,8 +12,7 @@ from pydantic_core import PydanticCustomError
 from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
 from db.services.messages import MAX_CLIENT_MESSAGE_ID_CHARS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
-from db.services.text import NO_NUL_PATTERN as NO_NUL
-from db.services.text import NOT_BLANK_PATTERN
+from db.services.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
 
 # `model_*` field names are part of the frozen contract.
 _BODY = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
@@ -29,7 +28,7 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 def text_schema(limit: int | None = None, *, not_blank: bool = False) -> dict[str, Any]:
     """JSON Schema of a text field the service checks (validation stays in the service):
     no NUL anywhere and, when `not_blank`, a character that str.strip() keeps."""
-    schema: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN if not_blank else NO_NUL}
+    schema: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN if not_blank else NO_NUL_PATTERN}
     if not_blank:
         schema["minLength"] = 1
     if limit is not None:

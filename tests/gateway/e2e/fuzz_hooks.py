@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import schemathesis
+
+from db.times import in_utc
 
 # What only an internal failure would print.
 LEAKS = re.compile(
@@ -25,14 +27,8 @@ LEAKS = re.compile(
 
 def _moment(value: Any) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(str(value))
+        return in_utc(datetime.fromisoformat(str(value)))
     except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
         return None
 
 
