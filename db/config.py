@@ -39,10 +39,20 @@ def database_dialect(url: str) -> str:
         ) from None
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The dict `Tortoise.init(config=...)` and aerich expect."""
+def tortoise_config(database_url: str, *, timeout: float | None = None) -> dict[str, Any]:
+    """The dict `Tortoise.init(config=...)` and aerich expect.
+
+    `timeout` bounds, on PostgreSQL, connecting and each statement (asyncpg's `timeout`
+    and `command_timeout`), unless the URL sets them."""
+    url = normalise_database_url(database_url)
+    if timeout is not None and database_dialect(url) == "postgres":
+        base, _, query = url.partition("?")
+        params = dict(parse_qsl(query))
+        params.setdefault("timeout", str(max(1, round(timeout))))
+        params.setdefault("command_timeout", str(timeout))
+        url = f"{base}?{urlencode(params)}"
     return {
-        "connections": {"default": normalise_database_url(database_url)},
+        "connections": {"default": url},
         "apps": {APP_LABEL: {"models": list(MODEL_MODULES), "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

@@ -38,3 +38,7 @@ class Busy(ServiceError):
 
 class ModelFailed(ServiceError):
     """The AI model did not produce a reply; the user's message is kept."""
+
+
+class ReplyStopped(ModelFailed):
+    """The reply was stopped (on request, or by a shutdown) before the model said anything."""

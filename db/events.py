@@ -1,4 +1,9 @@
-"""The in-process event broker: one process, many subscribers, bounded memory."""
+"""The in-process event broker: one process, many subscribers, bounded memory.
+
+Besides published events, a subscriber may receive `{"kind": "missed"}`: events may have
+been lost (a cross-process broker lost its database connection), so whoever keeps state
+from events should re-read it from the database.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+
+MISSED_KIND = "missed"
 
 
 class SubscriberTooSlow(Exception):
@@ -55,6 +62,12 @@ class InProcessBroker:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._topics[topic]
+
+    def announce_missed(self) -> None:
+        """Tell every subscriber of every topic that events may have been lost."""
+        for subscribers in tuple(self._topics.values()):
+            for subscription in tuple(subscribers):
+                subscription.offer({"kind": MISSED_KIND})
 
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))

@@ -1,7 +1,8 @@
 """What the service layer needs from the outside world, as interfaces it owns.
 
-`gateway.providers` implements `ModelRegistry`/`ModelClient`; the event broker starts
-in-process (`db.events`) and is replaced by PostgreSQL LISTEN/NOTIFY for scale-out.
+`gateway.providers` implements `ModelRegistry`/`ModelClient`; the event broker is
+in-process (`db.events`) on SQLite and PostgreSQL LISTEN/NOTIFY (`db.pg_events`), which
+reaches every process, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class ModelRegistry(Protocol):
         """A client for `spec`, kept open until the lease ends even if the config changes."""
         ...
 
+    def retire(self, config_id: str, *, version: int) -> None:
+        """The config is now at `version`: drop older clients once no reply uses them."""
+        ...
+
 
 class EventBroker(Protocol):
     """Publish small events to topics; subscribers receive what is published after they join."""
@@ -117,6 +122,9 @@ class Limits:
     max_history_messages: int = 50
     max_history_tokens: int = 24_000
     turn_wait_seconds: float = 300.0
+    # A turn's lease (and a streamed reply's buffer) lasts this long unless renewed, so a
+    # process that dies mid-reply blocks its session at most this long.
+    turn_lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,9 +15,10 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
 from db.events import InProcessBroker
+from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
-from db.services import auth_failures
-from gateway import rest
+from db.services import auth_failures, reply_runs
+from gateway import processes, rest
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
@@ -25,6 +27,8 @@ from gateway.middleware import RequestBody
 from gateway.providers import ProviderRegistry, default_registry
 from gateway.settings import Settings, get_settings
 from schema import GraphQLLimits
+
+logger = logging.getLogger(__name__)
 
 
 async def health(request: Request) -> JSONResponse:
@@ -42,15 +46,23 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     registry = models or default_registry(settings)
+    if events is None:
+        # On PostgreSQL every process shares events; on SQLite there is only one process.
+        events = (
+            PostgresBroker(settings.database_url, timeout=settings.database_timeout)
+            if settings.dialect == "postgres"
+            else InProcessBroker()
+        )
     runtime = Runtime(
         models=registry,
-        events=events or InProcessBroker(),
+        events=events,
         limits=Limits(
             max_message_chars=settings.max_message_chars,
             max_json_depth=settings.max_json_depth,
             max_history_messages=settings.max_history_messages,
             max_history_tokens=settings.max_history_tokens,
             turn_wait_seconds=settings.turn_wait_seconds,
+            turn_lease_seconds=settings.turn_lease_seconds,
         ),
     )
 
@@ -60,10 +72,16 @@ def create_app(
         async with (
             RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True),
             auth_failures.reporting(every=settings.auth_failure_log_interval),
+            processes.shared(runtime),
         ):
             try:
                 yield
             finally:
+                # uvicorn has stopped accepting and waited for open requests and streams;
+                # turns that run on without a listener get what is left of the grace.
+                stopped = await reply_runs.drain(settings.shutdown_grace_seconds)
+                if stopped:
+                    logger.warning("stopped %d running replies at shutdown", stopped)
                 await registry.aclose()
 
     graphql = GraphQLEndpoint(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.config import database_dialect, normalise_database_url, tortoise_config
@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     graphql_max_subscriptions: int = Field(100, ge=1)
     # How long a send waits for the session's previous turn to finish.
     turn_wait_seconds: float = Field(300.0, gt=0)
+    # A turn's lease lasts this long unless its process renews it: how long a process that
+    # died mid-reply keeps the session busy (and its reply buffer readable).
+    turn_lease_seconds: float = Field(30.0, ge=1)
+    # On SIGTERM, running replies and streams get this long to finish before they are
+    # stopped (and stored as cancelled).
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    # PostgreSQL: the longest wait for a connection or a statement, so requests fail fast
+    # while the database is away instead of hanging.
+    database_timeout: float = Field(10.0, gt=0)
     max_history_messages: int = Field(50, ge=1)
     max_history_tokens: int = Field(24_000, ge=100)
     # The providers a config may name (a deployment may leave out those that call out).
@@ -118,13 +127,22 @@ class Settings(BaseSettings):
         database_dialect(url)  # raises ValueError for an unsupported scheme
         return url
 
+    @model_validator(mode="after")
+    def _one_process_on_sqlite(self) -> Settings:
+        if self.workers > 1 and self.dialect == "sqlite":
+            raise ValueError(
+                "WORKERS above 1 needs PostgreSQL (set DATABASE_URL=postgres://...): "
+                "SQLite cannot share events and replies between processes"
+            )
+        return self
+
     @property
     def dialect(self) -> str:
         return database_dialect(self.database_url)
 
     @property
     def tortoise(self) -> dict[str, Any]:
-        return tortoise_config(self.database_url)
+        return tortoise_config(self.database_url, timeout=self.database_timeout)
 
     def prepare_storage(self) -> None:
         """Create the folder of a SQLite file so a fresh checkout starts without setup."""

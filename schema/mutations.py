@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from db.services import messages, model_configs, sessions
+from db.services import live_replies, messages, model_configs, sessions
 from schema.context import Info
 from schema.types.inputs import (
     CreateModelConfigInput,
@@ -53,13 +53,27 @@ class Mutation:
             ai_message=Message.from_model(result.ai_message),
         )
 
-    @strawberry.mutation(description="Admins. The next reply in every process uses the new values.")
+    @strawberry.mutation(
+        description=(
+            "Stop the reply being generated for the session, whichever server runs it; "
+            "what was said is stored as a reply with finish_reason cancelled. False if no "
+            "reply was running."
+        )
+    )
+    async def cancel_reply(self, info: Info, session_id: strawberry.ID) -> bool:
+        return await live_replies.stop(
+            runtime=info.context.runtime,
+            caller=await info.context.caller(),
+            session_id=str(session_id),
+        )
+
+    @strawberry.mutation(description="Admins. Every process uses the new values from now on.")
     async def update_model_config(
         self, info: Info, id: strawberry.ID, input: UpdateModelConfigInput
     ) -> ModelConfig:
         row = await model_configs.update(
             caller=await info.context.caller(),
-            registry=info.context.runtime.models,
+            runtime=info.context.runtime,
             config_id=id,
             changes=_given(input),
         )

@@ -26,7 +26,17 @@ BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 POSTGRES_SERVER = os.environ.get(
     "TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = ("messages", "chat_sessions", "api_keys", "logs", "users", "model_configs")
+TABLES = (
+    "reply_chunks",
+    "reply_streams",
+    "event_payloads",
+    "messages",
+    "chat_sessions",
+    "api_keys",
+    "logs",
+    "users",
+    "model_configs",
+)
 
 
 def pytest_report_header() -> str:
@@ -87,7 +97,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(database_url=database_url, _env_file=None)
+    # A test that leaves a reply running waits this long for it at the app's shutdown.
+    return load_settings(database_url=database_url, shutdown_grace_seconds=5, _env_file=None)
 
 
 @pytest.fixture

@@ -26,6 +26,11 @@ async def append(runtime: Runtime, session: ChatSession, **fields: Any) -> Messa
         message = await Message.create(session_id=session.id, seq=seq, **fields)
     await runtime.events.publish(
         session_topic(str(session.id)),
-        {"kind": "message_added", "session_id": str(session.id), "message_id": str(message.id)},
+        {
+            "kind": "message_added",
+            "session_id": str(session.id),
+            "message_id": str(message.id),
+            "seq": seq,
+        },
     )
     return message

@@ -14,7 +14,7 @@ from db.errors import Invalid, NotFound
 from db.identity import Caller
 from db.models import ChatSession, Message, MessageType
 from db.ports import Limits, Runtime
-from db.services import replies, sessions, turns
+from db.services import replies, reply_runs, sessions, turns
 from db.services.ids import is_uuid
 from db.services.message_store import append
 from db.services.pagination import PageRequest
@@ -36,6 +36,7 @@ __all__ = [
     "UserMessageStored",
     "complete",
     "get",
+    "list_after",
     "list_page",
     "run_turn",
     "send",
@@ -60,6 +61,17 @@ async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> Me
     )
     # Sequence numbers run 1..last_seq without gaps, so last_seq is the count.
     return MessagePage(messages=list(rows), total=session.last_seq)
+
+
+async def list_after(
+    *, caller: Caller, session_id: str, after_seq: int, limit: int = 100
+) -> list[Message]:
+    """The session's messages numbered above `after_seq`, oldest first (at most `limit`)."""
+    session = await sessions.get(caller=caller, session_id=session_id)
+    rows = (
+        await Message.filter(session_id=session.id, seq__gt=after_seq).order_by("seq").limit(limit)
+    )
+    return list(rows)
 
 
 async def get(*, caller: Caller, message_id: str) -> Message:
@@ -130,6 +142,7 @@ async def run_turn(
     Yields the stored user message, reply pieces (when `stream`), then the stored reply.
     Turns of one session never overlap; a retry with the same `client_message_id`
     stores nothing twice and re-asks the model if the first attempt got no reply.
+    Closing the generator leaves the turn running: only `stop_reply` stops it.
     """
     limits = runtime.limits
     text = _checked_content(content, limits.max_message_chars)
@@ -138,8 +151,32 @@ async def run_turn(
     owner_id = sessions.acting_user_id(caller, user_id) if user_id is not None else None
     session = await sessions.get(caller=caller, session_id=session_id, owner_id=owner_id)
     digest = _request_digest(text, metadata)
+    # The turn runs as a task of its own: if our listener leaves, it still goes to its
+    # end and is stored, and a listener may come back for it (`resume`).
+    run = reply_runs.start(
+        str(session.id), _turn(runtime, caller, session, text, metadata, key, digest, stream)
+    )
+    async with aclosing(run.follow()) as events:
+        async for event in events:
+            yield event
 
-    async with turns.exclusive(str(session.id), wait_seconds=limits.turn_wait_seconds):
+
+async def _turn(
+    runtime: Runtime,
+    caller: Caller,
+    session: ChatSession,
+    text: str,
+    metadata: Any,
+    key: str | None,
+    digest: str,
+    stream: bool,
+) -> AsyncGenerator[TurnEvent]:
+    limits = runtime.limits
+    async with turns.exclusive(
+        str(session.id),
+        wait_seconds=limits.turn_wait_seconds,
+        lease_seconds=limits.turn_lease_seconds,
+    ):
         question = await _stored_question(session, key, digest)
         if question is not None:
             answer = await Message.get_or_none(reply_to_id=question.id)
@@ -158,8 +195,6 @@ async def run_turn(
                 request_digest=digest,
             )
             yield UserMessageStored(question)
-        # aclosing: if our listener leaves, the answer stores its partial reply while
-        # the turn is still held, not later when the generator is collected.
         async with aclosing(
             replies.answer(runtime, caller, session, question, stream=stream)
         ) as events:

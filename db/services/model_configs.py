@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,12 +12,14 @@ from tortoise.transactions import in_transaction
 from db.errors import Invalid, NotFound
 from db.identity import Caller, require_admin
 from db.models import LogLevel, ModelConfig
-from db.ports import ModelRegistry, ModelSpec
+from db.ports import ModelRegistry, ModelSpec, Runtime
 from db.services import logs
 from db.services.config_rules import check_fields
 from db.services.ids import is_uuid
 
 BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
+# Config changes travel to every process on this topic.
+CHANGES_TOPIC = "model_configs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,16 @@ async def ensure_builtin() -> bool:
     return True
 
 
+async def follow_changes(runtime: Runtime, ready: asyncio.Event | None = None) -> None:
+    """Retire this process's clients of configs changed anywhere; runs until cancelled."""
+    async with runtime.events.subscribe(CHANGES_TOPIC) as changes:
+        if ready is not None:
+            ready.set()
+        async for change in changes:
+            if change.get("kind") == "config_changed":
+                runtime.models.retire(str(change["config_id"]), version=int(change["version"]))
+
+
 def authorize_change(*, caller: Caller) -> None:
     """Only admins create or change configs; a door may ask before it reads their input."""
     require_admin(caller, "change model configs")
@@ -117,9 +130,9 @@ async def create(*, caller: Caller, registry: ModelRegistry, values: ConfigChang
 
 
 async def update(
-    *, caller: Caller, registry: ModelRegistry, config_id: str, changes: ConfigChanges
+    *, caller: Caller, runtime: Runtime, config_id: str, changes: ConfigChanges
 ) -> ModelConfig:
-    """Apply `changes` (admin) and bump the version so every process rebuilds its client."""
+    """Apply `changes` (admin), bump the version and tell every process to rebuild its client."""
     authorize_change(caller=caller)
     fields = changes.given()
     if not fields:
@@ -134,11 +147,17 @@ async def update(
         before = {name: getattr(config, name) for name in fields}
         for name, value in fields.items():
             setattr(config, name, value)
-        registry.validate(spec_of(config))
+        runtime.models.validate(spec_of(config))
         if fields.get("is_default"):
             await ModelConfig.filter(is_default=True).exclude(id=config.id).update(is_default=False)
         config.version += 1
         await config.save()
+    # Every process drops its client now; a process that misses this (its listener was
+    # reconnecting) still rebuilds at its next reply, which compares versions.
+    await runtime.events.publish(
+        CHANGES_TOPIC,
+        {"kind": "config_changed", "config_id": str(config.id), "version": config.version},
+    )
     # What really changed: a field sent with its current value is not a change.
     changed = {
         name: {"from": before[name], "to": value}

@@ -17,6 +17,8 @@ from db.ports import ModelError, ModelReply, ModelSpec, ReplyDelta, Runtime
 from db.services import history, logs
 from db.services.message_store import append
 from db.services.model_configs import spec_of
+from db.services.reply_buffer import ReplyWriter
+from db.services.reply_runs import SHUTTING_DOWN, STOP_REQUESTED
 from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent
 
 logger = logging.getLogger(__name__)
@@ -25,8 +27,8 @@ logger = logging.getLogger(__name__)
 async def answer(
     runtime: Runtime, caller: Caller, session: ChatSession, question: Message, *, stream: bool
 ) -> AsyncGenerator[TurnEvent]:
-    """Yield the reply's pieces (when `stream`), then the stored reply; a listener that
-    leaves mid-reply gets what was said stored as a cancelled reply."""
+    """Yield the reply's pieces (when `stream`, also written to the shared buffer), then
+    the stored reply. Stopped on request, what was said is stored as a cancelled reply."""
     # Read fresh: an update since the session was opened must reach this very reply.
     config = await ModelConfig.get(id=session.model_config_id)
     spec = spec_of(config)
@@ -37,13 +39,22 @@ async def answer(
         limits=runtime.limits,
     )
     reply_id = uuid.uuid4()
+    buffer: ReplyWriter | None = None
+    if stream:
+        buffer = ReplyWriter(
+            reply_id=str(reply_id),
+            session_id=str(session.id),
+            lease_seconds=runtime.limits.turn_lease_seconds,
+        )
+        await buffer.open()
     pieces: list[str] = []
+    length = 0
     started = time.perf_counter()
     first_piece_at: float | None = None
     reply: ModelReply | None = None
     try:
         async with runtime.models.lease(spec) as client:
-            if stream:
+            if buffer is not None:
                 # aclosing: the provider's connection goes back before the lease ends.
                 async with aclosing(client.stream(model_turns)) as items:
                     async for item in items:
@@ -51,19 +62,26 @@ async def answer(
                             if first_piece_at is None:
                                 first_piece_at = time.perf_counter()
                             pieces.append(item.text)
-                            yield ReplyPiece(message_id=str(reply_id), text=item.text)
+                            buffer.add(item.text)
+                            yield ReplyPiece(
+                                message_id=str(reply_id), text=item.text, offset=length
+                            )
+                            length += len(item.text)
                         else:
                             reply = item
             else:
                 reply = await client.complete(model_turns)
         if reply is None:
             raise ModelError("the model stream ended without a final reply")
-    except (asyncio.CancelledError, GeneratorExit):
-        # The listener went away mid-reply: keep what was said, as a chat UI's "stop" does.
-        if pieces:
+    except (asyncio.CancelledError, GeneratorExit) as exc:
+        requested = isinstance(exc, asyncio.CancelledError) and exc.args == (STOP_REQUESTED,)
+        # Stopped on request, the turn ends with what was said (even nothing) as its reply;
+        # stopped by a shutdown, a partial reply is kept and an empty one left to a retry.
+        stopped: Message | None = None
+        if requested or pieces:
             partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
             metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
-            await asyncio.shield(
+            stopped = await asyncio.shield(
                 append(
                     runtime,
                     session,
@@ -74,12 +92,24 @@ async def answer(
                     id=reply_id,
                 )
             )
-        raise
+        if buffer is not None:
+            await asyncio.shield(
+                buffer.stored() if stopped is not None else buffer.failed(SHUTTING_DOWN)
+            )
+        if not requested or stopped is None:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        yield AiMessageStored(stopped)
+        return
     except ModelError as exc:
+        await _fail(buffer, f"the AI model failed to reply: {exc}")
         await _report_failure(caller, session, spec.model_name, spec.provider, exc)
         raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
     except Exception as exc:
         logger.exception("provider %s raised unexpectedly", spec.provider)
+        await _fail(buffer, "the AI model failed to reply")
         await _report_failure(caller, session, spec.model_name, spec.provider, exc)
         raise ModelFailed("the AI model failed to reply") from exc
 
@@ -93,6 +123,8 @@ async def answer(
         reply_to=question,
         id=reply_id,
     )
+    if buffer is not None:
+        await buffer.stored()
     await logs.record(
         level=LogLevel.INFO,
         event="message.answered",
@@ -109,6 +141,16 @@ async def answer(
         },
     )
     yield AiMessageStored(answer)
+
+
+async def _fail(buffer: ReplyWriter | None, error: str) -> None:
+    if buffer is None:
+        return
+    try:
+        await buffer.failed(error)
+    except Exception:
+        # Listeners through other processes then see the reply expire instead.
+        logger.warning("could not mark the buffered reply %s failed", buffer.reply_id)
 
 
 def _reply_metadata(

@@ -17,10 +17,12 @@ class UserMessageStored:
 
 @dataclass(frozen=True, slots=True)
 class ReplyPiece:
-    """A piece of the reply; `message_id` is the id the stored reply will have."""
+    """A piece of the reply; `message_id` is the id the stored reply will have, `offset`
+    where `text` starts in the whole reply, in characters."""
 
     message_id: str
     text: str
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)

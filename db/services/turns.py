@@ -24,13 +24,17 @@ from db.models import ChatSession
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=30)
 _local_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 @asynccontextmanager
-async def exclusive(session_id: str, *, wait_seconds: float) -> AsyncIterator[None]:
-    """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`."""
+async def exclusive(
+    session_id: str, *, wait_seconds: float, lease_seconds: float
+) -> AsyncIterator[None]:
+    """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`.
+
+    The lease lasts `lease_seconds` unless renewed: how long a dead process's turn blocks."""
+    lease = timedelta(seconds=lease_seconds)
     lock = _local_locks.get(session_id)
     if lock is None:
         lock = _local_locks[session_id] = asyncio.Lock()
@@ -39,13 +43,13 @@ async def exclusive(session_id: str, *, wait_seconds: float) -> AsyncIterator[No
         async with asyncio.timeout(wait_seconds):
             await lock.acquire()
             try:
-                await _acquire(session_id, token)
+                await _acquire(session_id, token, lease)
             except BaseException:
                 lock.release()
                 raise
     except TimeoutError:
         raise Busy("the session is busy with another reply; retry later") from None
-    heartbeat = asyncio.create_task(_keep_alive(session_id, token))
+    heartbeat = asyncio.create_task(_keep_alive(session_id, token, lease))
     try:
         yield
     finally:
@@ -57,27 +61,27 @@ async def exclusive(session_id: str, *, wait_seconds: float) -> AsyncIterator[No
         lock.release()
 
 
-async def _try_acquire(session_id: str, token: str) -> bool:
+async def _try_acquire(session_id: str, token: str, lease: timedelta) -> bool:
     now = datetime.now(UTC)
     taken = await ChatSession.filter(
         Q(id=session_id) & (Q(turn_token__isnull=True) | Q(turn_expires_at__lt=now))
-    ).update(turn_token=token, turn_expires_at=now + LEASE)
+    ).update(turn_token=token, turn_expires_at=now + lease)
     return taken == 1
 
 
-async def _acquire(session_id: str, token: str) -> None:
+async def _acquire(session_id: str, token: str, lease: timedelta) -> None:
     delay = 0.005
-    while not await _try_acquire(session_id, token):
+    while not await _try_acquire(session_id, token, lease):
         await asyncio.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.25)
 
 
-async def _keep_alive(session_id: str, token: str) -> None:
+async def _keep_alive(session_id: str, token: str, lease: timedelta) -> None:
     while True:
-        await asyncio.sleep(LEASE.total_seconds() / 3)
+        await asyncio.sleep(lease.total_seconds() / 3)
         try:
             kept = await ChatSession.filter(id=session_id, turn_token=token).update(
-                turn_expires_at=datetime.now(UTC) + LEASE
+                turn_expires_at=datetime.now(UTC) + lease
             )
         except Exception:
             logger.exception("could not extend the turn lease of session %s", session_id)

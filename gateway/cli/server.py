@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 import click
 import uvicorn
@@ -47,6 +49,10 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
             )
     click.echo(f"serving on http://{config.host}:{config.port}", err=True)
     sys.stdout.flush()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+    # default handler restored (it restores this one), which would end the process as
+    # killed by SIGTERM (status 143) after a clean stop: end it with status 0 instead.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "gateway.asgi:app",
         host=config.host,
@@ -55,7 +61,14 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         log_level=config.log_level,
         access_log=config.access_log,
         proxy_headers=True,
+        # SIGTERM: stop accepting, give open requests and streams the grace period; the
+        # app's shutdown then gives replies still running what is left of it.
+        timeout_graceful_shutdown=max(1, round(config.shutdown_grace_seconds)),
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 @main.command()

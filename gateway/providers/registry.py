@@ -65,6 +65,19 @@ class ProviderRegistry:
                 self._retired_busy.discard(entry)
                 await self._close(entry)
 
+    def retire(self, config_id: str, *, version: int) -> None:
+        entry = self._current.get(config_id)
+        if entry is None or entry.spec.version >= version:
+            return
+        logger.info(
+            "model config %s changed (version %s -> %s): dropping its client",
+            config_id,
+            entry.spec.version,
+            version,
+        )
+        del self._current[config_id]
+        self._retire(entry)
+
     def open_clients(self) -> int:
         """Clients built and not yet closed (current and retired-but-busy)."""
         closing = sum(1 for task in self._closing if not task.done())
@@ -101,13 +114,16 @@ class ProviderRegistry:
                 entry.spec.version,
                 spec.version,
             )
-            entry.retired = True
-            if entry.users == 0:
-                self._spawn_close(entry)
-            else:
-                self._retired_busy.add(entry)
+            self._retire(entry)
         self._current[spec.config_id] = fresh
         return fresh
+
+    def _retire(self, entry: _Entry) -> None:
+        entry.retired = True
+        if entry.users == 0:
+            self._spawn_close(entry)
+        else:
+            self._retired_busy.add(entry)
 
     def _spawn_close(self, entry: _Entry) -> None:
         task = asyncio.get_running_loop().create_task(self._close(entry))

@@ -1,4 +1,4 @@
-"""1.2 Session history, 2.1 send a message."""
+"""1.2 Session history, 2.1 send a message; picking up or stopping a running reply."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ from starlette.responses import Response
 
 from db.errors import Invalid
 from db.identity import Caller
-from db.services import messages
+from db.services import live_replies, messages
 from db.services.pagination import PageRequest
 from gateway.rest import streaming
 from gateway.rest.requests import json_body, path_param, query, renamed
 from gateway.rest.routing import Endpoint, runtime_of
-from gateway.rest.schemas import MessageHistory, PageQuery, SendMessageBody, SendResult, text_schema
+from gateway.rest.schemas import (
+    CancelResult,
+    MessageHistory,
+    PageQuery,
+    SendMessageBody,
+    SendResult,
+    text_schema,
+)
 from gateway.rest.shapes import message_out
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -57,6 +64,24 @@ async def send_message(request: Request, caller: Caller) -> dict[str, Any] | Res
     }
 
 
+async def resume_reply(request: Request, caller: Caller) -> Response:
+    after = streaming.last_event_id(request.headers.get(streaming.LAST_EVENT_ID))
+    events = await live_replies.resume(
+        caller=caller,
+        message_id=path_param(request, "message_id"),
+        session_id=path_param(request, "session_id"),
+        after=after,
+    )
+    return streaming.resumed_stream(events)
+
+
+async def cancel_reply(request: Request, caller: Caller) -> dict[str, Any]:
+    cancelled = await live_replies.stop(
+        runtime=runtime_of(request), caller=caller, session_id=path_param(request, "session_id")
+    )
+    return {"cancelled": cancelled}
+
+
 _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER,
     "in": "header",
@@ -69,6 +94,14 @@ _IDEMPOTENCY_PARAMETER = {
         "type": "string",
         **text_schema(messages.MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True),
     },
+}
+
+_LAST_EVENT_ID_PARAMETER = {
+    "name": streaming.LAST_EVENT_ID,
+    "in": "header",
+    "required": False,
+    "description": "The id of the last delta event received: the characters already had.",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
 }
 
 ENDPOINTS = [
@@ -93,5 +126,25 @@ ENDPOINTS = [
                 "schema": {"type": "string", "description": streaming.__doc__},
             }
         },
+    ),
+    Endpoint(
+        "GET",
+        "/sessions/{session_id}/messages/{message_id}/stream",
+        resume_reply,
+        summary="Pick a streamed reply up again from Last-Event-ID (server-sent events)",
+        response=None,
+        header_parameters=(_LAST_EVENT_ID_PARAMETER,),
+        alternative_content={
+            streaming.MEDIA_TYPE: {
+                "schema": {"type": "string", "description": streaming.__doc__},
+            }
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/sessions/{session_id}/cancel",
+        cancel_reply,
+        summary="Stop the reply being generated for the session; what was said is stored",
+        response=CancelResult,
     ),
 ]

@@ -25,7 +25,7 @@ async def update_model_config(request: Request, caller: Caller) -> dict[str, Any
     with renamed({"changes": "body"}):
         config = await model_configs.update(
             caller=caller,
-            registry=runtime_of(request).models,
+            runtime=runtime_of(request),
             config_id=path_param(request, "config_id"),
             changes=model_configs.ConfigChanges(**body.model_dump(exclude_none=True)),
         )

@@ -32,7 +32,8 @@ def document(
     """The document of this server: limits and providers are its settings' and registry's."""
     models: list[tuple[type[BaseModel], Any]] = [(ErrorEnvelope, "serialization")]
     for endpoint in endpoints:
-        models.append((endpoint.response, "serialization"))
+        if endpoint.response is not None:
+            models.append((endpoint.response, "serialization"))
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
     refs, definitions = models_json_schema(models, ref_template=_REF)
@@ -71,17 +72,18 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             prop = {key: value for key, value in prop.items() if key != "title"}
             parameters.append({"name": name, "in": "query", "required": False, "schema": prop})
     parameters.extend(endpoint.header_parameters)
-    success = {
-        "type": "object",
-        "required": ["code", "data"],
-        "properties": {"code": {"const": 200}, "data": refs[(endpoint.response, "serialization")]},
-    }
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "success",
-            "content": {"application/json": {"schema": success}, **endpoint.alternative_content},
+    content = dict(endpoint.alternative_content)
+    if endpoint.response is not None:
+        success = {
+            "type": "object",
+            "required": ["code", "data"],
+            "properties": {
+                "code": {"const": 200},
+                "data": refs[(endpoint.response, "serialization")],
+            },
         }
-    }
+        content = {"application/json": {"schema": success}, **content}
+    responses: dict[str, Any] = {"200": {"description": "success", "content": content}}
     error_ref = refs[(ErrorEnvelope, "serialization")]
     for status in endpoint.errors:
         responses[str(status)] = {

@@ -25,7 +25,8 @@ class Endpoint:
     path: str
     handler: Handler
     summary: str
-    response: type[BaseModel]
+    # None: the 200 answer has only the `alternative_content` media types.
+    response: type[BaseModel] | None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     admin_only: bool = False

@@ -144,6 +144,11 @@ class SendResult(BaseModel):
     ai_message: AiMessageOut
 
 
+class CancelResult(BaseModel):
+    model_config = _OUT
+    cancelled: bool
+
+
 class ModelConfigOut(BaseModel):
     model_config = _OUT
     config_id: str

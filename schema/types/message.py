@@ -51,3 +51,9 @@ class Message:
 class MessageDelta:
     message_id: strawberry.ID = strawberry.field(description="Id the stored reply will have.")
     delta: str
+    offset: int = strawberry.field(
+        description=(
+            "Where `delta` starts in the reply, in characters: after a lost connection, "
+            "`replyStream(messageId, after: offset + length of delta)` goes on from here."
+        )
+    )

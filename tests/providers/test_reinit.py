@@ -10,6 +10,7 @@ import asyncio
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from db.identity import Caller
 from db.models import Role
@@ -137,7 +138,7 @@ async def test_config_update_through_the_service_rebuilds_with_the_new_key(
     fake_openai: FakeOpenAI,
     api_key: str,
     client: httpx.AsyncClient,
-    registry: ProviderRegistry,
+    app: Starlette,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     admin = await make_account("root", admin=True)
@@ -153,7 +154,7 @@ async def test_config_update_through_the_service_rebuilds_with_the_new_key(
     monkeypatch.setenv("CGW_TEST_ROTATED_KEY", "sk-rotated-0123456789")
     await model_configs.update(
         caller=Caller(user_id=admin.user_id, name=admin.name, role=Role.ADMIN),
-        registry=registry,
+        runtime=app.state.runtime,
         config_id=str(config.id),
         changes=model_configs.ConfigChanges(api_key_env="CGW_TEST_ROTATED_KEY"),
     )

@@ -1,4 +1,7 @@
-"""The six routes of /api/v1 as data, so a rule can be checked on every route at once."""
+"""The routes of /api/v1 as data, so a rule can be checked on every route at once.
+
+The stream of a running reply (`GET .../messages/{message_id}/stream`) needs a reply to
+exist; its rules are shown in tests/gateway/e2e/test_streaming_rest.py."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ class RouteCall:
         return f"{self.method} {self.path}"
 
     def body(self, target: Target) -> dict[str, Any] | None:
-        if self.method == "GET":
+        if self.method == "GET" or self.path.endswith("/cancel"):
             return None
         if self.path == "/model-configs/{config_id}":
             return {"model_version": "2"}
@@ -55,6 +58,7 @@ ROUTES = [
     RouteCall("POST", "/sessions", names_user=True),
     RouteCall("GET", "/sessions/{session_id}/messages", on_session=True),
     RouteCall("POST", "/sessions/{session_id}/messages", names_user=True, on_session=True),
+    RouteCall("POST", "/sessions/{session_id}/cancel", on_session=True),
     RouteCall("GET", "/model-configs"),
     RouteCall("PUT", "/model-configs/{config_id}", admin_only=True),
     RouteCall("GET", "/logs", admin_only=True),

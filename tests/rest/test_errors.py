@@ -67,7 +67,7 @@ async def test_wrong_method_is_a_405_envelope_naming_every_allowed_method(
     for template, operations in document["paths"].items():
         allowed = {method.upper() for method in operations}
         allowed |= {"HEAD"} if "GET" in allowed else set()
-        path = template.format(session_id="s", config_id="c")
+        path = template.format(session_id="s", config_id="c", message_id="m")
         for method in {"GET", "POST", "PUT", "DELETE", "PATCH"} - allowed:
             response = await client.request(method, path)
             assert refused(response, 405) == "method not allowed"

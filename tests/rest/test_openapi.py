@@ -114,14 +114,16 @@ async def test_documents_exactly_the_served_routes(
 ) -> None:
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert documented == _served(app)
-    assert len(documented) == 6
+    assert len(documented) == 8
 
 
 async def test_every_documented_operation_is_served(
     client: httpx.AsyncClient, document: dict[str, Any]
 ) -> None:
     for template, item in document["paths"].items():
-        path = template.format(session_id="some-session", config_id="some-config")
+        path = template.format(
+            session_id="some-session", config_id="some-config", message_id="some-message"
+        )
         for method in item:
             response = await client.request(method.upper(), path)
             assert response.status_code == 401, (method, template)  # routed, then refused

@@ -1,5 +1,6 @@
-"""Leaving a stream mid-reply: the user message stays, the partial reply is stored as
-cancelled, and the session's turn is free for the next send."""
+"""Leaving a stream mid-reply does not stop the reply: it is stored whole and
+`replyStream` picks it up again. Only `cancelReply` stops a reply: what was said is
+stored as cancelled, the sender's stream ends with it, and the session is free again."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ import httpx
 import pytest
 
 from tests.factories import Account, make_config, send
-from tests.schema.gql import eventually, new_session
+from tests.schema.gql import eventually, new_session, ok
 from tests.schema.ws import PROTOCOLS, ProtocolClient, TransportWS
 from tests.servers import LiveServer
 
 STREAM = """
 subscription($input: SendMessageInput!) {
   sendMessageStream(input: $input) {
-    ... on Message { id type content }
-    ... on MessageDelta { messageId delta }
+    ... on Message { id type content metadata }
+    ... on MessageDelta { messageId delta offset }
   }
 }"""
+RESUME = """
+subscription($id: ID!, $after: Int) {
+  replyStream(messageId: $id, after: $after) {
+    ... on Message { id type content metadata }
+    ... on MessageDelta { messageId delta offset }
+  }
+}"""
+CANCEL = "mutation($id: ID!) { cancelReply(sessionId: $id) }"
 # 60 words at 50 ms a piece: the reply takes seconds, we leave after three pieces.
 QUESTION = " ".join(f"word{n}" for n in range(60))
 FULL_REPLY = f"Echo: {QUESTION}"
@@ -44,7 +53,7 @@ async def start_and_read(socket: ProtocolClient, session_id: str) -> tuple[str, 
 
 
 async def stored_history(client: httpx.AsyncClient, account: Account, session_id: str) -> Any:
-    """The session's messages once the partial reply is there (REST, oldest first)."""
+    """The session's messages once the reply is there (REST, oldest first)."""
 
     async def both() -> Any:
         url = f"/api/v1/sessions/{session_id}/messages"
@@ -55,45 +64,99 @@ async def stored_history(client: httpx.AsyncClient, account: Account, session_id
     return await eventually(both)
 
 
-def check_partial(history: Any, user_id: str, pieces: list[Any]) -> None:
-    user, ai = history
-    assert (user["message_id"], user["type"], user["content"]) == (user_id, "user", QUESTION)
-    assert ai["type"] == "ai"
-    assert {piece["messageId"] for piece in pieces} == {ai["message_id"]}
-    assert ai["metadata"]["finish_reason"] == "cancelled"
-    assert ai["content"].startswith("".join(piece["delta"] for piece in pieces))
-    assert FULL_REPLY.startswith(ai["content"]) and len(ai["content"]) < len(FULL_REPLY)
+def text_of(pieces: list[Any]) -> str:
+    """The pieces joined, checking each starts where the one before ended."""
+    text = ""
+    for piece in pieces:
+        assert piece["offset"] == len(text), pieces
+        text += piece["delta"]
+    return text
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=lambda p: p.protocol)
-async def test_closing_the_socket_mid_stream(
+async def test_closing_the_socket_mid_stream_leaves_the_reply_running(
     client: httpx.AsyncClient, live: LiveServer, alice: Account, protocol: Protocol
 ) -> None:
     session_id = await slow_session(client, alice)
 
     async with protocol.connect(live.ws_url, headers=alice.headers) as socket:
         _, user_id, pieces = await start_and_read(socket, session_id)
-    # The socket is closed: the server notices on its own.
+    # The socket is closed; a new one picks the reply up where the pieces stopped.
+    reply_id, had = pieces[0]["messageId"], text_of(pieces)
+    async with protocol.connect(live.ws_url, headers=alice.headers) as socket:
+        resumed = await socket.results(
+            await socket.subscribe(RESUME, {"id": reply_id, "after": len(had)})
+        )
 
-    check_partial(await stored_history(client, alice, session_id), user_id, pieces)
-    async with asyncio.timeout(10):  # the turn was released: no wait for its lease
-        response = await send(client, alice, session_id, "next")
-    assert response.status_code == 200, response.text
-    reply = response.json()["data"]["ai_message"]
-    assert (reply["content"], reply["metadata"]["input_messages"]) == ("Echo: next", 3)
+    *more, final = [result["data"]["replyStream"] for result in resumed]
+    assert more[0]["offset"] == len(had)
+    assert had + "".join(piece["delta"] for piece in more) == FULL_REPLY
+    assert (final["id"], final["content"]) == (reply_id, FULL_REPLY)
+    assert final["metadata"]["finish_reason"] == "stop"
+    user, ai = await stored_history(client, alice, session_id)
+    assert (user["message_id"], ai["message_id"], ai["content"]) == (user_id, reply_id, FULL_REPLY)
 
 
-async def test_completing_the_operation_mid_stream(
+async def test_a_stored_reply_resumes_as_its_message(
+    client: httpx.AsyncClient, live: LiveServer, alice: Account
+) -> None:
+    session_id = await slow_session(client, alice)
+    reply = (await send(client, alice, session_id, "hi")).json()["data"]["ai_message"]
+
+    async with TransportWS.connect(live.ws_url, headers=alice.headers) as socket:
+        results = await socket.results(
+            await socket.subscribe(RESUME, {"id": reply["message_id"], "after": 2})
+        )
+
+    assert [result["data"]["replyStream"]["content"] for result in results] == ["Echo: hi"]
+
+
+async def test_leaving_the_operation_mid_stream_does_not_stop_the_reply(
     client: httpx.AsyncClient, live: LiveServer, alice: Account
 ) -> None:
     session_id = await slow_session(client, alice)
 
     async with TransportWS.connect(live.ws_url, headers=alice.headers) as socket:
-        operation, user_id, pieces = await start_and_read(socket, session_id)
+        operation, _, _ = await start_and_read(socket, session_id)
         await socket.stop(operation)
-        check_partial(await stored_history(client, alice, session_id), user_id, pieces)
-        # The same connection streams the next turn to its end.
+        # The same connection sends the next turn, which waits for the first to end.
         again = {"input": {"sessionId": session_id, "content": "again"}}
         results = await socket.results(await socket.subscribe(STREAM, again))
 
     assert results[-1]["data"]["sendMessageStream"]["content"] == "Echo: again"
+    history = (await send(client, alice, session_id, "last")).json()["data"]
+    assert history["ai_message"]["metadata"]["input_messages"] == 5
+    first_reply = (await stored_history(client, alice, session_id))[1]
+    assert (first_reply["content"], first_reply["metadata"]["finish_reason"]) == (
+        FULL_REPLY,
+        "stop",
+    )
+
+
+async def test_cancel_reply_stops_the_reply_and_ends_the_senders_stream(
+    client: httpx.AsyncClient, live: LiveServer, alice: Account, bob: Account
+) -> None:
+    session_id = await slow_session(client, alice)
+
+    async with TransportWS.connect(live.ws_url, headers=alice.headers) as socket:
+        operation, user_id, pieces = await start_and_read(socket, session_id)
+        as_bob = await client.post(
+            "/graphql", json={"query": CANCEL, "variables": {"id": session_id}}, headers=bob.headers
+        )
+        cancelled = await ok(client, CANCEL, alice, {"id": session_id})
+        rest = [result["data"]["sendMessageStream"] for result in await socket.results(operation)]
+
+    assert as_bob.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert cancelled == {"cancelReply": True}
+    *more, final = rest
+    said = text_of([*pieces, *more])
+    assert final["id"] == pieces[0]["messageId"]
+    assert (final["content"], final["metadata"]["finish_reason"]) == (said, "cancelled")
+    assert FULL_REPLY.startswith(said) and len(said) < len(FULL_REPLY)
+    user, ai = await stored_history(client, alice, session_id)
+    assert (user["message_id"], ai["content"]) == (user_id, said)
+    assert await ok(client, CANCEL, alice, {"id": session_id}) == {"cancelReply": False}
+    async with asyncio.timeout(10):  # the turn was released: no wait for its lease
+        response = await send(client, alice, session_id, "next")
+    reply = response.json()["data"]["ai_message"]
+    assert (reply["content"], reply["metadata"]["input_messages"]) == ("Echo: next", 3)

@@ -21,6 +21,7 @@ WAIT_SECONDS = 10.0  # how long one event may take to arrive; never asserted on
 class Event:
     name: str
     data: Any
+    id: str | None = None  # the `id:` field, if the event has one
 
 
 class EventReader:
@@ -45,13 +46,13 @@ class EventReader:
         return events
 
     async def _read(self) -> Event | None:
-        name, data = "message", list[str]()
+        name, data, event_id = "message", list[str](), None
         async with asyncio.timeout(WAIT_SECONDS):
             async for line in self._lines:
                 self.raw.append(line)
                 if not line:
                     if data:
-                        return Event(name, json.loads("\n".join(data)))
+                        return Event(name, json.loads("\n".join(data)), event_id)
                     continue
                 field, _, value = line.partition(":")
                 value = value.removeprefix(" ")
@@ -59,6 +60,8 @@ class EventReader:
                     name = value
                 elif field == "data":
                     data.append(value)
+                elif field == "id":
+                    event_id = value
         assert not data, f"the stream ended inside an event: {self.raw}"
         return None
 
@@ -77,6 +80,28 @@ async def streamed_send(
     body = {"user_id": account.user_id, "message": message}
     url = f"/api/v1/sessions/{session_id}/messages"
     async with http.stream("POST", url, json=body, headers=request_headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+            raise AssertionError(f"HTTP {response.status_code}: {response.text}")
+        assert response.headers["content-type"].startswith(MEDIA_TYPE), response.headers
+        yield EventReader(response)
+
+
+@asynccontextmanager
+async def resumed_stream(
+    http: httpx.AsyncClient,
+    account: Account,
+    session_id: str,
+    message_id: str,
+    *,
+    last_event_id: str | None = None,
+) -> AsyncIterator[EventReader]:
+    """GET a reply's stream again, from `Last-Event-ID` if given."""
+    headers = {**account.headers, "Accept": MEDIA_TYPE}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    url = f"/api/v1/sessions/{session_id}/messages/{message_id}/stream"
+    async with http.stream("GET", url, headers=headers) as response:
         if response.status_code != 200:
             await response.aread()
             raise AssertionError(f"HTTP {response.status_code}: {response.text}")

@@ -14,7 +14,7 @@ import httpx
 from db.models import LogEntry
 from tests.factories import Account, send
 from tests.gateway.e2e.conftest import RETRY
-from tests.gateway.e2e.sse import names, streamed_send
+from tests.gateway.e2e.sse import names, resumed_stream, streamed_send
 from tests.gateway.e2e.support import openai_session, stored
 from tests.providers.fake_openai import FakeOpenAI, error, reply, stream, wait_until
 from tests.providers.frames import DONE, chunk, frame, reply_frames, usage_chunk
@@ -136,31 +136,104 @@ async def test_an_upstream_failure_is_an_error_event_and_a_retry_asks_again(
     assert fake_openai.received[-1].body["messages"] == [{"role": "user", "content": "Tell me"}]
 
 
-async def test_closing_the_connection_stores_the_partial_reply_and_frees_the_session(
+async def test_a_dropped_connection_does_not_stop_the_reply_and_the_stream_resumes(
+    http: httpx.AsyncClient, alice: Account, fake_openai: FakeOpenAI, api_key: str
+) -> None:
+    """The client leaves mid-reply: the reply runs to its end and is stored whole; coming
+    back with Last-Event-ID gives exactly the rest, then the stored reply."""
+    session_id = await openai_session(http, alice, fake_openai.base_url)
+    held = asyncio.Event()  # the model goes on thinking until the client has given up
+    fake_openai.script(stream([*STORY, held, *STORY_END]))
+
+    async with streamed_send(http, alice, session_id, "Tell me a story") as events:
+        await events.next()  # user_message
+        delta = await events.next()
+    # Leaving the block closed the connection in the middle of the reply.
+    assert delta.name == "delta", delta
+    assert (delta.data["delta"], delta.data["offset"], delta.id) == ("Once ", 0, "5")
+    reply_id = delta.data["message_id"]
+
+    async with resumed_stream(http, alice, session_id, reply_id, last_event_id=delta.id) as resumed:
+        held.set()
+        rest = await resumed.rest()
+
+    assert names(rest) == ["delta", "ai_message", "done"]
+    pieces = [event for event in rest if event.name == "delta"]
+    assert pieces[0].data["offset"] == 5
+    assert "Once " + "".join(piece.data["delta"] for piece in pieces) == "Once upon a time."
+    assert pieces[-1].id == str(len("Once upon a time."))
+    _, answer = await stored(http, alice, session_id, 2)
+    assert answer["message_id"] == reply_id
+    assert answer["content"] == "Once upon a time."
+    assert answer["metadata"]["finish_reason"] == "stop"
+    assert rest[-2].data == {key: answer[key] for key in rest[-2].data}
+
+
+async def test_a_finished_reply_resumes_as_its_stored_message(
     http: httpx.AsyncClient, alice: Account, fake_openai: FakeOpenAI, api_key: str
 ) -> None:
     session_id = await openai_session(http, alice, fake_openai.base_url)
-    held = asyncio.Event()  # the model goes on thinking until the client has given up
+    fake_openai.script(stream([*STORY, *STORY_END]))
+    async with streamed_send(http, alice, session_id, "Tell me a story") as events:
+        everything = await events.rest()
+    reply_id = everything[-2].data["message_id"]
+
+    async with resumed_stream(http, alice, session_id, reply_id, last_event_id="5") as resumed:
+        rest = await resumed.rest()
+
+    assert names(rest) == ["ai_message", "done"]
+    assert rest[0].data["content"] == "Once upon a time."
+
+
+async def test_resuming_needs_a_reply_of_a_session_the_caller_may_see(
+    http: httpx.AsyncClient, alice: Account, bob: Account, fake_openai: FakeOpenAI, api_key: str
+) -> None:
+    session_id = await openai_session(http, alice, fake_openai.base_url)
+    fake_openai.script(stream([*STORY, *STORY_END]))
+    async with streamed_send(http, alice, session_id, "Tell me a story") as events:
+        everything = await events.rest()
+    question_id = everything[0].data["message_id"]
+    reply_id = everything[-2].data["message_id"]
+    url = f"/api/v1/sessions/{session_id}/messages/{{}}/stream"
+    accept = {"Accept": "text/event-stream"}
+
+    as_bob = await http.get(url.format(reply_id), headers={**bob.headers, **accept})
+    a_question = await http.get(url.format(question_id), headers={**alice.headers, **accept})
+    bad_id = await http.get(
+        url.format(reply_id), headers={**alice.headers, **accept, "Last-Event-ID": "x"}
+    )
+
+    assert (as_bob.status_code, as_bob.json()["data"]) == (404, None)
+    assert a_question.status_code == 404
+    assert bad_id.status_code == 400
+    assert "Last-Event-ID" in bad_id.json()["message"]
+
+
+async def test_cancel_stops_the_reply_stores_what_was_said_and_ends_the_senders_stream(
+    http: httpx.AsyncClient, alice: Account, fake_openai: FakeOpenAI, api_key: str
+) -> None:
+    session_id = await openai_session(http, alice, fake_openai.base_url)
+    held = asyncio.Event()  # only the cancel ends this reply
     fake_openai.script(stream([*STORY, held, *STORY_END]), reply("Still here."))
 
     async with streamed_send(http, alice, session_id, "Tell me a story") as events:
-        user = await events.next()
-        delta = await events.next()
-    # Leaving the block closed the connection in the middle of the reply.
+        await events.next()
+        await events.next()
+        cancel = await http.post(f"/api/v1/sessions/{session_id}/cancel", headers=alice.headers)
+        rest = await events.rest()
+    again = await http.post(f"/api/v1/sessions/{session_id}/cancel", headers=alice.headers)
+    held.set()  # the fake counts its connection until its handler ends
 
-    question, partial = await stored(http, alice, session_id, 2)
-    assert question["message_id"] == user.data["message_id"]
-    assert partial["message_id"] == delta.data["message_id"]
-    assert (partial["type"], partial["content"]) == ("ai", "Once ")
-    assert partial["metadata"]["finish_reason"] == "cancelled"
-    assert partial["metadata"]["provider"] == "openai"
-    # The fake's handler counts its connection until it ends, closed or not: let it end.
-    held.set()
-
+    assert cancel.json() == {"code": 200, "data": {"cancelled": True}}
+    assert names(rest) == ["ai_message", "done"]
+    assert rest[0].data["content"] == "Once "
+    assert rest[0].data["metadata"]["finish_reason"] == "cancelled"
+    _, partial = await stored(http, alice, session_id, 2)
+    assert (partial["content"], partial["metadata"]["finish_reason"]) == ("Once ", "cancelled")
+    assert again.json() == {"code": 200, "data": {"cancelled": False}}
+    # The session is free again, and the next turn sees what was said.
     following = await send(http, alice, session_id, "Are you there?")
-    assert following.status_code == 200, following.text
     assert following.json()["data"]["ai_message"]["content"] == "Still here."
-    # The abandoned upstream request was closed: only the last reply's pooled one is left.
     await wait_until(lambda: fake_openai.open_connections == 1)
     assert fake_openai.received[-1].body["messages"] == [
         {"role": "user", "content": "Tell me a story"},

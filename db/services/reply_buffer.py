@@ -1,0 +1,155 @@
+"""The shared buffer of streamed replies: what every process can read of a running reply.
+
+The process generating a reply writes its pieces here a batch at a time (one INSERT per
+`FLUSH_EVERY_SECONDS` at most, however many pieces the model sends), so a listener that
+lost its connection can pick the reply up through any process. The buffer is bounded by
+the replies running right now: a reply's rows go right after its message is stored (the
+message then answers for it), a failed reply keeps its error for `FAILED_RETENTION`, and
+the rows of a process that died stop being renewed and expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+from db.errors import ModelFailed, NotFound
+from db.models import Message, MessageType, ReplyChunk, ReplyState, ReplyStream
+from db.services.turn_events import ReplyPiece
+
+logger = logging.getLogger(__name__)
+
+# Writing every piece would cost a round trip per token; a tenth of a second is as late
+# as a listener coming back through another process may see the newest text.
+FLUSH_EVERY_SECONDS = 0.1
+POLL_EVERY_SECONDS = 0.1
+FAILED_RETENTION = timedelta(minutes=5)
+
+
+class ReplyWriter:
+    """Writes one streamed reply's pieces to the buffer and keeps its lease alive."""
+
+    def __init__(self, *, reply_id: str, session_id: str, lease_seconds: float) -> None:
+        self.reply_id = reply_id
+        self.session_id = session_id
+        self._lease = timedelta(seconds=lease_seconds)
+        self._pending: list[str] = []
+        self._written = 0
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await ReplyStream.create(
+            id=self.reply_id,
+            session_id=self.session_id,
+            expires_at=datetime.now(UTC) + self._lease,
+        )
+        self._flusher = asyncio.create_task(self._flush_regularly())
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+
+    async def stored(self) -> None:
+        """The reply is stored as a message: its buffer is no longer needed."""
+        await self._stop_flushing()
+        await ReplyStream.filter(id=self.reply_id).delete()
+
+    async def failed(self, error: str) -> None:
+        """Keep what was said and why it stopped, for listeners that come back."""
+        await self._stop_flushing()
+        await self._flush()
+        await ReplyStream.filter(id=self.reply_id).update(
+            state=ReplyState.FAILED, error=error, expires_at=datetime.now(UTC) + FAILED_RETENTION
+        )
+
+    async def _stop_flushing(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+
+    async def _flush_regularly(self) -> None:
+        renewed_at = asyncio.get_running_loop().time()
+        renew_every = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+            try:
+                await self._flush()
+                if asyncio.get_running_loop().time() - renewed_at >= renew_every:
+                    await ReplyStream.filter(id=self.reply_id).update(
+                        expires_at=datetime.now(UTC) + self._lease
+                    )
+                    renewed_at = asyncio.get_running_loop().time()
+            except Exception as exc:
+                # The reply goes on; listeners through other processes see it late.
+                logger.warning("could not buffer reply %s: %s", self.reply_id, exc)
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        try:
+            await ReplyChunk.create(stream_id=self.reply_id, start=self._written, text=text)
+        except BaseException:
+            self._pending.insert(0, text)
+            raise
+        self._written += len(text)
+
+
+async def session_of(reply_id: str) -> str | None:
+    """The session of a reply that is running, failed, or stored; None if unknown."""
+    stream = await ReplyStream.get_or_none(id=reply_id).only("id", "session_id")
+    if stream is not None:
+        return str(stream.session_id)
+    message = await Message.get_or_none(id=reply_id, type=MessageType.AI).only("id", "session_id")
+    return str(message.session_id) if message is not None else None
+
+
+async def read(reply_id: str, *, after: int) -> AsyncGenerator[ReplyPiece | Message]:
+    """The reply's text from character `after` on, as it is written, then its message.
+
+    Raises `ModelFailed` if the reply failed or its process died, `NotFound` if no such
+    reply exists."""
+    position = after
+    boundary = 0  # where the next unread chunk starts
+    followed = False  # whether the reply was still running when we first looked
+    while True:
+        stream = await ReplyStream.get_or_none(id=reply_id)
+        if stream is None:
+            # Gone because stored (the message is committed before the buffer goes).
+            message = await Message.get_or_none(id=reply_id)
+            if message is None:
+                raise NotFound("reply not found")
+            if followed and len(message.content) > position:
+                # The last pieces may never have been flushed before the buffer went: a
+                # listener that followed the reply gets them from the message.
+                rest = message.content[position:]
+                yield ReplyPiece(message_id=reply_id, text=rest, offset=position)
+            yield message
+            return
+        followed = True
+        chunks = await ReplyChunk.filter(stream_id=reply_id, start__gte=boundary).order_by("start")
+        for chunk in chunks:
+            end = chunk.start + len(chunk.text)
+            boundary = end
+            if end > position:
+                text = chunk.text[max(0, position - chunk.start) :]
+                yield ReplyPiece(message_id=reply_id, text=text, offset=end - len(text))
+                position = end
+        if stream.state == ReplyState.FAILED:
+            raise ModelFailed(stream.error or "the AI model failed to reply")
+        if stream.expires_at < datetime.now(UTC):
+            raise ModelFailed(
+                "the reply was lost: the server generating it stopped; "
+                "send the message again with the same idempotency key"
+            )
+        await asyncio.sleep(POLL_EVERY_SECONDS)
+
+
+async def sweep() -> int:
+    """Delete buffers nobody renews any more; returns how many."""
+    return await ReplyStream.filter(expires_at__lt=datetime.now(UTC) - FAILED_RETENTION).delete()
