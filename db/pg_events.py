@@ -41,6 +41,8 @@ PING_EVERY_SECONDS = 15.0
 PING_TIMEOUT_SECONDS = 5.0
 # Big payloads only need to outlive their delivery.
 PAYLOAD_RETENTION = timedelta(minutes=5)
+# Reconnecting to a database that is away costs it little: try at least this often.
+MAX_RECONNECT_DELAY_SECONDS = 1.0
 
 
 def connect_arguments(database_url: str) -> dict[str, Any]:
@@ -159,7 +161,7 @@ class PostgresBroker:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.info("event listener cannot reconnect yet (%s); retrying", exc)
             await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None

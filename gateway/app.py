@@ -17,9 +17,9 @@ from tortoise.contrib.starlette import RegisterTortoise
 from db.events import InProcessBroker
 from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
-from db.services import auth_failures, reply_runs
-from gateway import processes, rest
-from gateway.errors import EXCEPTION_HANDLERS
+from db.services import auth_failures, logs, reply_runs
+from gateway import processes, rest, shutdown
+from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
 from gateway.log_config import configure_logging
@@ -69,6 +69,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_storage()
+        shutdown.note_signals(
+            grace_seconds=settings.shutdown_grace_seconds, before_deadline=reply_runs.stop_all
+        )
         async with (
             RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True),
             auth_failures.reporting(every=settings.auth_failure_log_interval),
@@ -79,10 +82,13 @@ def create_app(
             finally:
                 # uvicorn has stopped accepting and waited for open requests and streams;
                 # turns that run on without a listener get what is left of the grace.
-                stopped = await reply_runs.drain(settings.shutdown_grace_seconds)
+                stopped = await reply_runs.drain(
+                    shutdown.remaining(settings.shutdown_grace_seconds)
+                )
                 if stopped:
                     logger.warning("stopped %d running replies at shutdown", stopped)
                 await registry.aclose()
+                await logs.flush()
 
     graphql = GraphQLEndpoint(
         runtime=runtime,
@@ -95,6 +101,7 @@ def create_app(
         ide=settings.graphql_ide,
         allowed_origins=settings.cors_origins,
         max_subscriptions_per_connection=settings.graphql_max_subscriptions,
+        ws_send_timeout=settings.graphql_ws_send_timeout,
     )
     routes: list[BaseRoute] = [
         *rest.routes(),
@@ -118,6 +125,8 @@ def create_app(
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             )
         )
+    # Innermost: an internal error's 500 keeps the connection open and gets CORS headers.
+    middleware.append(Middleware(InternalErrors))
     app = Starlette(
         routes=routes,
         middleware=middleware,

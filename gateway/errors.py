@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.errors import Invalid, ServiceError
-from db.models import LogLevel
 from db.services import logs
 from gateway import graphql
 from gateway.rest.envelope import failure, status_of
@@ -81,14 +81,50 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     logger.error(
         "internal error %s on %s %s", reference, request.method, request.url.path, exc_info=exc
     )
-    await logs.record(
-        level=LogLevel.ERROR,
-        event="internal.error",
-        message=f"internal error {reference} on {request.method} {request.url.path}",
-        details={"reference": reference, "exception": type(exc).__name__},
+    logs.record_internal_error(
+        reference=reference,
+        where=f"on {request.method} {request.url.path}",
+        exception=type(exc).__name__,
     )
     message = f"internal server error (reference {reference})"
     return refusal(request.url.path, 500, message)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception of an HTTP request is answered here with
+    `internal_error` and goes no further.
+
+    Starlette's own catch-all (ServerErrorMiddleware, where an `Exception` handler is
+    installed) answers and then re-raises for the server to log; uvicorn then closes the
+    keep-alive connection just after the 500, and a client that already sent its next
+    request on it gets a transport error instead of an answer: each request failing while
+    the database is away could cost the next one too. The handler logs the traceback
+    with its reference already. An exception after the answer has started still goes up
+    (that answer is broken; its connection must close).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            response = await internal_error(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 EXCEPTION_HANDLERS = {

@@ -3,12 +3,22 @@
 Requests strawberry refuses before execution (a body that is not JSON, a wrong content
 type, a `query` that is not a string) are answered as GraphQL errors with a code, like
 every other answer of this door, rather than as strawberry's plain-text bodies.
+
+A WebSocket subscriber that stops reading is cut off: when a send to it does not complete
+within GRAPHQL_WS_SEND_TIMEOUT (10 s by default), or one of its
+subscriptions falls so far behind that the broker dropped events for it
+(SubscriberTooSlow), the connection is closed with 1008 "subscriber too slow" and its
+operations end at once; other connections never wait on it. See SlowSubscriberGuard.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,18 +26,21 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http.types import QueryParams
 
 from db.errors import Invalid
+from db.events import SubscriberTooSlow
 from db.identity import Caller
-from db.ports import Runtime
+from db.ports import EventBroker, Runtime
 from gateway import json_input
 from gateway.auth import authenticate
 from schema import GraphQLLimits, build_schema
 from schema.context import Context
+
+logger = logging.getLogger("gateway.graphql")
 
 PATH = "/graphql"
 INTERNAL = "INTERNAL_SERVER_ERROR"
@@ -100,6 +113,153 @@ def _check_message(message: Any) -> None:
                 raise Invalid(f"has the wrong type for {name}", field="payload")
 
 
+# The close code of a subscriber cut off for not reading. graphql-transport-ws defines none
+# for this, and each of its own 44xx codes means something else (4408 is "Connection
+# initialisation timeout", 4429 "Too many initialisation requests"), so it is RFC 6455's
+# 1008 Policy Violation, the generic code for a peer that broke the server's rules; the
+# reason says which. graphql-ws clients do not reconnect by themselves after a 1008 (they
+# do after a 1006 or a 1013), which is what a client that lost events needs: to read the
+# history again before it subscribes anew. The legacy graphql-ws protocol gets the same.
+SLOW_SUBSCRIBER_CODE = 1008
+SLOW_SUBSCRIBER_REASON = "subscriber too slow"
+# The longest one send to a WebSocket (the close frame included) may wait for the client.
+WS_SEND_TIMEOUT = 10.0
+# Where a WebSocket's scope carries its guard, for the context of its operations.
+_GUARD_KEY = "gateway.slow_subscriber_guard"
+
+
+class SlowSubscriberGuard:
+    """One WebSocket connection's ASGI `receive` and `send`, with every send bounded.
+
+    A client that stops reading fills the socket's buffers, after which uvicorn holds each
+    send, the close included, until the client reads again: without a bound, the
+    connection's operations would wait forever while their events pile up. Once the guard
+    cuts the connection off, sends are dropped and `receive` reports a disconnect, so
+    strawberry's handler ends every operation as if the client had left (their broker
+    subscriptions and queued events go with them); `close` then sends the close frame, which
+    the client reads after what it had not read yet.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, *, send_timeout: float) -> None:
+        self._client = scope.get("client")
+        self._receive = receive
+        self._send = send
+        self._send_timeout = send_timeout
+        self._cut = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._close_frame_due = False
+
+    def cut_off(self, why: str) -> None:
+        """Close the connection as too slow (once; later calls change nothing)."""
+        if self._cut.is_set():
+            return
+        logger.warning(
+            'cutting off the WebSocket of %s with %d "%s": %s',
+            _client_address(self._client),
+            SLOW_SUBSCRIBER_CODE,
+            SLOW_SUBSCRIBER_REASON,
+            why,
+        )
+        self._close_frame_due = True
+        self._cut.set()
+
+    async def send(self, message: Message) -> None:
+        if self._cut.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self._send(message)
+        except TimeoutError:
+            # uvicorn was still waiting for the socket to drain: nothing of it was written.
+            self.cut_off(f"a send waited {self._send_timeout:g} s for the client to read")
+        except (OSError, RuntimeError):
+            # Closed under us: uvicorn raises OSError (ClientDisconnected) once the client
+            # has gone, and RuntimeError for a message after it closed the socket itself
+            # (a keepalive ping left unanswered). Nothing can be sent any more: end the
+            # operations quietly, as when the client leaves, rather than as a crash.
+            if message["type"] not in ("websocket.send", "websocket.close"):
+                raise
+            self._cut.set()
+
+    async def receive(self) -> Message:
+        if not self._cut.is_set():
+            incoming = asyncio.ensure_future(self._receive())
+            cut = asyncio.ensure_future(self._cut.wait())
+            try:
+                await asyncio.wait((incoming, cut), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cut.cancel()
+                received = incoming.done()
+                if not received:
+                    incoming.cancel()
+            if received:
+                return incoming.result()
+        return {
+            "type": "websocket.disconnect",
+            "code": SLOW_SUBSCRIBER_CODE,
+            "reason": SLOW_SUBSCRIBER_REASON,
+        }
+
+    async def close(self) -> None:
+        """After the handler ended: the close frame of a cut-off, if one is due."""
+        self._ended.set()
+        if not self._close_frame_due:
+            return
+        # Bounded too: a client that never reads again gets no close frame, and its
+        # socket is left to uvicorn, which closes it once the buffered bytes are read
+        # (the operations and their events are gone already).
+        with suppress(TimeoutError, OSError, RuntimeError):
+            async with asyncio.timeout(self._send_timeout):
+                await self._send(
+                    {
+                        "type": "websocket.close",
+                        "code": SLOW_SUBSCRIBER_CODE,
+                        "reason": SLOW_SUBSCRIBER_REASON,
+                    }
+                )
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+
+def _client_address(client: Any) -> str:
+    if isinstance(client, list | tuple) and len(client) == 2:
+        return f"{client[0]}:{client[1]}"
+    return "a client"
+
+
+@dataclasses.dataclass(frozen=True)
+class _CutOffOnOverflow:
+    """The event broker as one WebSocket connection's operations see it.
+
+    A subscription whose queue overflowed raises SubscriberTooSlow, which would reach the
+    client as an internal error (and the log as a crash); here it cuts the connection off
+    like a send that waited too long, and the operation ends with the connection.
+    """
+
+    broker: EventBroker
+    guard: SlowSubscriberGuard
+
+    async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
+        await self.broker.publish(topic, event)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        async with self.broker.subscribe(topic) as events:
+            yield self._until_overflow(events)
+
+    async def _until_overflow(
+        self, events: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for event in events:
+                yield event
+        except SubscriberTooSlow:
+            self.guard.cut_off("events for one of its subscriptions overflowed the queue")
+            # The handler cancels this operation as it ends; should it not, end quietly.
+            await self.guard.wait_ended()
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
     def __init__(
         self,
@@ -107,12 +267,21 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         runtime: Runtime,
         limits: GraphQLLimits,
         ide: bool,
+        ws_send_timeout: float = WS_SEND_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(build_schema(limits), graphql_ide="graphiql" if ide else None, **kwargs)
         self.runtime = runtime
+        self.ws_send_timeout = ws_send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            guard = SlowSubscriberGuard(scope, receive, send, send_timeout=self.ws_send_timeout)
+            try:
+                await super().__call__({**scope, _GUARD_KEY: guard}, guard.receive, guard.send)
+            finally:
+                await guard.close()
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -156,7 +325,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(runtime=self.runtime, authenticate=_authenticate, request=request)
+        runtime = self.runtime
+        guard = request.scope.get(_GUARD_KEY)
+        if isinstance(guard, SlowSubscriberGuard):
+            runtime = dataclasses.replace(runtime, events=_CutOffOnOverflow(runtime.events, guard))
+        return Context(runtime=runtime, authenticate=_authenticate, request=request)
 
     @cached_property
     def graphql_ide_html(self) -> str:

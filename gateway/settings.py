@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(2_000, ge=50)
     # Open subscriptions one WebSocket connection may hold at once.
     graphql_max_subscriptions: int = Field(100, ge=1)
+    # A WebSocket send (the close frame included) waits at most this long for the client to
+    # read; a subscriber that stops reading is then cut off with 1008 "subscriber too slow".
+    graphql_ws_send_timeout: float = Field(10.0, gt=0)
     # How long a send waits for the session's previous turn to finish.
     turn_wait_seconds: float = Field(300.0, gt=0)
     # A turn's lease lasts this long unless its process renews it: how long a process that

@@ -24,9 +24,15 @@ class GatewaySchema(strawberry.Schema):
         # Replaces strawberry's log-everything-with-a-traceback: codes, masking, one log line
         # for what is unexpected (see schema.errors).
         refused = execution_context.pre_execution_errors if execution_context else None
+        document = execution_context.graphql_document if execution_context else None
         for error in errors_:
+            # strawberry files every result's errors as pre-execution errors, those of a
+            # subscription that failed while running included: the document's own errors
+            # come before there is a document (parsing) or point into it (validation).
+            before = document is None or bool(error.nodes)
             errors.shape(
-                error, refused_before_execution=any(error is known for known in refused or ())
+                error,
+                refused_before_execution=before and any(error is known for known in refused or ()),
             )
 
 

@@ -8,7 +8,6 @@ in the operation log with a reference the client also sees.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -17,7 +16,6 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
-from db.models import LogLevel
 from db.services import logs
 
 logger = logging.getLogger("gateway.graphql")
@@ -35,7 +33,6 @@ _FIELD_NAMES = {"changes": "input"}
 # Refusals strawberry raises before execution (e.g. a query sent over the legacy graphql-ws
 # protocol, an unknown operationName over a WebSocket): the client's mistake, not ours.
 _REQUEST_EXCEPTIONS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
-_pending_records: set[asyncio.Task[None]] = set()
 
 
 def camel(name: str) -> str:
@@ -91,20 +88,8 @@ def _request_error_code(error: GraphQLError) -> str:
 
 
 def _record(reference: str, error: GraphQLError, original: BaseException | None) -> None:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    task = loop.create_task(
-        logs.record(
-            level=LogLevel.ERROR,
-            event="internal.error",
-            message=f"internal error {reference} in GraphQL {'.'.join(map(str, error.path or []))}",
-            details={
-                "reference": reference,
-                "exception": type(original).__name__ if original else "GraphQLError",
-            },
-        )
+    logs.record_internal_error(
+        reference=reference,
+        where=f"in GraphQL {'.'.join(map(str, error.path or []))}",
+        exception=type(original).__name__ if original else "GraphQLError",
     )
-    _pending_records.add(task)
-    task.add_done_callback(_pending_records.discard)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -9,11 +10,13 @@ import strawberry
 
 from db.events import session_topic
 from db.services import live_replies, messages, sessions
+from db.services.turn_events import TurnEvent
 from schema.context import Info
 from schema.types.inputs import SendMessageInput
 from schema.types.message import Message, MessageDelta
 from schema.types.payloads import MessageEvent
 
+logger = logging.getLogger(__name__)
 # Messages read at once when a subscriber catches up.
 PAGE = 100
 
@@ -35,14 +38,8 @@ class Subscription:
             client_message_id=input.client_message_id,
             stream=True,
         )
-        # aclosing: when the client leaves, the turn stores what it must before we go.
-        async with aclosing(turn) as events:
-            async for event in events:
-                if isinstance(event, messages.ReplyPiece):
-                    yield _delta(event)
-                else:
-                    info.context.renew_loaders()
-                    yield Message.from_model(event.message)
+        async for shaped in _shaped(info, turn):
+            yield shaped
 
     @strawberry.subscription(
         description=(
@@ -57,13 +54,8 @@ class Subscription:
         events = await live_replies.resume(
             caller=await info.context.caller(), message_id=str(message_id), after=after
         )
-        async with aclosing(events) as items:
-            async for event in items:
-                if isinstance(event, messages.ReplyPiece):
-                    yield _delta(event)
-                else:
-                    info.context.renew_loaders()
-                    yield Message.from_model(event.message)
+        async for shaped in _shaped(info, events):
+            yield shaped
 
     @strawberry.subscription(
         description="Every message stored in the session, from any door and any server."
@@ -80,9 +72,15 @@ class Subscription:
                 if event.get("kind") == "message_added" and event.get("seq", seen + 1) <= seen:
                     continue
                 while True:
-                    rows = await messages.list_after(
-                        caller=caller, session_id=str(session.id), after_seq=seen, limit=PAGE
-                    )
+                    try:
+                        rows = await messages.list_after(
+                            caller=caller, session_id=str(session.id), after_seq=seen, limit=PAGE
+                        )
+                    except Exception as exc:
+                        # The database is away: the subscription stays, and reads again at
+                        # the next event (the broker sends one once it listens again).
+                        logger.warning("messageAdded could not catch up yet: %s", exc)
+                        break
                     info.context.renew_loaders()
                     for row in rows:
                         seen = row.seq
@@ -91,7 +89,16 @@ class Subscription:
                         break
 
 
-def _delta(piece: messages.ReplyPiece) -> MessageDelta:
-    return MessageDelta(
-        message_id=strawberry.ID(piece.message_id), delta=piece.text, offset=piece.offset
-    )
+async def _shaped(info: Info, events: AsyncGenerator[TurnEvent]) -> AsyncGenerator[MessageEvent]:
+    """A turn's (or a resumed reply's) events as the schema's; leaving leaves it running."""
+    async with aclosing(events) as items:
+        async for event in items:
+            if isinstance(event, messages.ReplyPiece):
+                yield MessageDelta(
+                    message_id=strawberry.ID(event.message_id),
+                    delta=event.text,
+                    offset=event.offset,
+                )
+            elif isinstance(event, messages.UserMessageStored | messages.AiMessageStored):
+                info.context.renew_loaders()
+                yield Message.from_model(event.message)

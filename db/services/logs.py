@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from db.services.text import storable
 from db.times import in_utc
 
 logger = logging.getLogger("gateway.audit")
+# Entries being written in the background (a reference keeps each task alive).
+_pending: set[asyncio.Task[None]] = set()
 
 
 async def record(
@@ -41,6 +44,33 @@ async def record(
         )
     except Exception:
         logger.exception("could not write log entry %s: %s", event, message)
+
+
+def record_internal_error(*, reference: str, where: str, exception: str) -> None:
+    """Note an unexpected error in the log, in the background, the same for every door.
+
+    The caller answers at once: when the database is what failed, waiting for this write
+    would hold the answer up by as long again."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(
+        record(
+            level=LogLevel.ERROR,
+            event="internal.error",
+            message=f"internal error {reference} {where}",
+            details={"reference": reference, "exception": exception},
+        )
+    )
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def flush() -> None:
+    """Wait for the entries written in the background (shutdown, tests)."""
+    while _pending:
+        await asyncio.gather(*tuple(_pending), return_exceptions=True)
 
 
 def authorize_read(*, caller: Caller) -> None:

@@ -74,11 +74,11 @@ async def answer(
         if reply is None:
             raise ModelError("the model stream ended without a final reply")
     except (asyncio.CancelledError, GeneratorExit) as exc:
-        requested = isinstance(exc, asyncio.CancelledError) and exc.args == (STOP_REQUESTED,)
+        reason = exc.args[0] if isinstance(exc, asyncio.CancelledError) and exc.args else None
         # Stopped on request, the turn ends with what was said (even nothing) as its reply;
-        # stopped by a shutdown, a partial reply is kept and an empty one left to a retry.
+        # stopped by a shutdown, with what was said if anything (else a retry asks again).
         stopped: Message | None = None
-        if requested or pieces:
+        if reason == STOP_REQUESTED or pieces:
             partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
             metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
             stopped = await asyncio.shield(
@@ -96,8 +96,10 @@ async def answer(
             await asyncio.shield(
                 buffer.stored() if stopped is not None else buffer.failed(SHUTTING_DOWN)
             )
-        if not requested or stopped is None:
+        if reason not in (STOP_REQUESTED, SHUTTING_DOWN) or stopped is None:
             raise
+        # A stop is the end of this turn, not of the task running it: listeners get the
+        # stored reply like any other.
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()

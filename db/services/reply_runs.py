@@ -3,7 +3,7 @@
 A door starts a turn and follows what it reports; the turn goes on to its end (and is
 stored) whether or not anyone still listens, and a listener that comes back through
 this process joins it again (`find`). Only an explicit request stops a turn
-(`cancel_session`, from any process through the event broker), and graceful shutdown
+(`stop_session`, from any process through the event broker), and graceful shutdown
 (`drain`) gives running turns a grace period before it stops them. A stopped reply is
 stored with `finish_reason: "cancelled"` by `replies.answer`.
 """
@@ -140,6 +140,11 @@ async def obey_stop_requests(events: EventBroker, ready: asyncio.Event | None = 
         async for request in requests:
             if request.get("kind") == "stop":
                 stop_session(str(request.get("session_id")))
+
+
+def stop_all(reason: str = SHUTTING_DOWN) -> int:
+    """Stop every running turn of this process; returns how many were running."""
+    return sum(run.stop(reason) for run in tuple(_running))
 
 
 async def drain(grace_seconds: float) -> int:

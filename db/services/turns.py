@@ -4,6 +4,8 @@ A turn holds a lease written into the session row by a conditional UPDATE, which
 the same on SQLite and PostgreSQL and needs no connection held open while the model
 thinks. A heartbeat extends the lease; a crashed process's lease simply expires.
 Waiters of one process queue on an asyncio.Lock so only one of them polls the database.
+A lease that cannot be given back (the database is away) is given back in the background
+as soon as the database answers again, so the session is not held until its lease expires.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from db.models import ChatSession
 logger = logging.getLogger(__name__)
 
 _local_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+# Releases retried in the background (a reference keeps each task alive until it ends).
+_pending_releases: set[asyncio.Task[None]] = set()
+RELEASE_RETRY_MAX_DELAY = 1.0
 
 
 @asynccontextmanager
@@ -57,7 +62,7 @@ async def exclusive(
         with suppress(asyncio.CancelledError):
             await heartbeat
         # Shielded: a cancelled turn must still give the session back.
-        await asyncio.shield(_release(session_id, token))
+        await asyncio.shield(_release(session_id, token, lease))
         lock.release()
 
 
@@ -91,11 +96,38 @@ async def _keep_alive(session_id: str, token: str, lease: timedelta) -> None:
             return
 
 
-async def _release(session_id: str, token: str) -> None:
+async def _give_back(session_id: str, token: str) -> None:
+    # Only this turn's own lease: a later turn's is never touched.
+    await ChatSession.filter(id=session_id, turn_token=token).update(
+        turn_token=None, turn_expires_at=None
+    )
+
+
+async def _release(session_id: str, token: str, lease: timedelta) -> None:
     try:
-        await ChatSession.filter(id=session_id, turn_token=token).update(
-            turn_token=None, turn_expires_at=None
-        )
+        await _give_back(session_id, token)
     except Exception:
-        # The lease expires by itself; the next turn only waits a little longer.
         logger.exception("could not release the turn lease of session %s", session_id)
+    else:
+        return
+    # The turn ends now all the same (its caller must not wait for the database); the
+    # lease is given back once the database answers, or expires by itself meanwhile.
+    task = asyncio.create_task(_release_later(session_id, token, lease))
+    _pending_releases.add(task)
+    task.add_done_callback(_pending_releases.discard)
+
+
+async def _release_later(session_id: str, token: str, lease: timedelta) -> None:
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + lease.total_seconds()
+    delay = 0.05
+    while loop.time() < give_up_at:
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, RELEASE_RETRY_MAX_DELAY)
+        try:
+            await _give_back(session_id, token)
+        except Exception as exc:
+            logger.info("turn lease of session %s not released yet (%s)", session_id, exc)
+            continue
+        logger.info("released the turn lease of session %s after a failure", session_id)
+        return

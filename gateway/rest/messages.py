@@ -96,6 +96,9 @@ _IDEMPOTENCY_PARAMETER = {
     },
 }
 
+_EVENT_STREAM = {
+    streaming.MEDIA_TYPE: {"schema": {"type": "string", "description": streaming.__doc__}}
+}
 _LAST_EVENT_ID_PARAMETER = {
     "name": streaming.LAST_EVENT_ID,
     "in": "header",
@@ -121,11 +124,7 @@ ENDPOINTS = [
         body=SendMessageBody,
         response=SendResult,
         header_parameters=(_IDEMPOTENCY_PARAMETER,),
-        alternative_content={
-            streaming.MEDIA_TYPE: {
-                "schema": {"type": "string", "description": streaming.__doc__},
-            }
-        },
+        alternative_content=_EVENT_STREAM,
     ),
     Endpoint(
         "GET",
@@ -134,11 +133,7 @@ ENDPOINTS = [
         summary="Pick a streamed reply up again from Last-Event-ID (server-sent events)",
         response=None,
         header_parameters=(_LAST_EVENT_ID_PARAMETER,),
-        alternative_content={
-            streaming.MEDIA_TYPE: {
-                "schema": {"type": "string", "description": streaming.__doc__},
-            }
-        },
+        alternative_content=_EVENT_STREAM,
     ),
     Endpoint(
         "POST",

@@ -24,6 +24,11 @@ BAD_VALUES = [
     ("MODEL_PROVIDERS", "echo,anthropic"),
     ("MAX_JSON_DEPTH", "1"),
     ("REQUEST_BODY_TIMEOUT", "0"),
+    ("TURN_LEASE_SECONDS", "0"),
+    ("SHUTDOWN_GRACE_SECONDS", "-1"),
+    ("DATABASE_TIMEOUT", "0"),
+    # Several processes need PostgreSQL: on SQLite (the URL below) WORKERS must be 1.
+    ("WORKERS", "2"),
 ]
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from db.ports import ChatTurn, ModelReply, ModelSpec, ReplyDelta
+from db.services import logs as audit
 from gateway.providers import EchoProvider, ProviderRegistry
 from tests.factories import create_session, make_account, make_config, send
 from tests.providers import FlakyProvider
@@ -85,6 +86,7 @@ async def test_unexpected_exception_is_a_bare_500_and_logged(client: httpx.Async
     assert not [word for word in INTERNALS if word in response.text]
     found = re.fullmatch(r"internal server error \(reference ([0-9a-f]{12})\)", message)
     assert found, message
+    await audit.flush()  # the entry is written in the background: the answer never waits
     logs = await client.get(url("/logs"), params={"level": "error"}, headers=root.headers)
     [entry] = [e for e in ok(logs)["logs"] if e["event"] == "internal.error"]
     assert entry["details"]["reference"] == found.group(1)

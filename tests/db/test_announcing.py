@@ -1,0 +1,50 @@
+"""A stored message stays a success when announcing it fails (the broker lost its
+database); subscribers read by sequence number and get it with the session's next event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from db.events import InProcessBroker
+from gateway.app import create_app
+from gateway.providers import ProviderRegistry
+from gateway.settings import Settings
+from tests.conftest import empty_database
+from tests.factories import create_session, make_account, read_history, send
+
+
+class LosingBroker(InProcessBroker):
+    """Publishes every event but those of the sessions' topics, which fail as a lost
+    connection would."""
+
+    async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
+        if topic.startswith("session:"):
+            raise ConnectionError("the broker's connection is gone")
+        await super().publish(topic, event)
+
+
+@pytest.fixture
+async def app(settings: Settings, registry: ProviderRegistry) -> AsyncIterator[Starlette]:
+    application = create_app(settings, models=registry, events=LosingBroker())
+    async with application.router.lifespan_context(application):
+        await empty_database()
+        yield application
+
+
+async def test_a_message_whose_announcement_fails_is_still_stored_and_answered(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await make_account()
+    session_id = await create_session(client, alice)
+
+    response = await send(client, alice, session_id, "hello")
+
+    assert response.status_code == 200, response.text
+    history = await read_history(client, alice, session_id)
+    assert [m["content"] for m in history["messages"]] == ["hello", "Echo: hello"]
+    assert "could not announce message" in caplog.text
