@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,3 +80,22 @@ async def read_history(
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+async def read_all_messages(
+    client: httpx.AsyncClient, account: Account, session_id: str
+) -> list[dict[str, Any]]:
+    """Every message of the session, oldest first, through the REST door's pages."""
+    messages: list[dict[str, Any]] = []
+    for page in itertools.count(1):
+        response = await client.get(
+            f"/api/v1/sessions/{session_id}/messages",
+            params={"page_size": 100, "page_num": page},
+            headers=account.headers,
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        messages += data["messages"]
+        if len(messages) >= data["total"] or not data["messages"]:
+            return messages
+    raise AssertionError("unreachable")

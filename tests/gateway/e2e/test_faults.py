@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.conftest import BACKEND
-from tests.factories import Account, create_session, send
+from tests.factories import Account, create_session, read_all_messages, send
 from tests.gateway.e2e.processes import create_openai_config, gateway_env, start_gateways
 from tests.postgres_instance import PostgresInstance, postgres_instance
 from tests.providers.fake_openai import FakeOpenAI, held, reply
@@ -346,23 +346,6 @@ async def typing_echo_session(http: httpx.AsyncClient, admin: Account) -> str:
     config_id = response.json()["data"]["createModelConfig"]["id"]
     return await create_session(http, admin, model_config_id=config_id)
 
-
-async def history(
-    http: httpx.AsyncClient, account: Account, session_id: str
-) -> list[dict[str, Any]]:
-    """Every message of the session, oldest first (REST, page by page)."""
-    messages: list[dict[str, Any]] = []
-    for page in itertools.count(1):
-        response = await http.get(
-            f"/api/v1/sessions/{session_id}/messages",
-            params={"page_size": 100, "page_num": page},
-            headers=account.headers,
-        )
-        assert response.status_code == 200, response.text
-        data = response.json()["data"]
-        messages += data["messages"]
-        if len(messages) >= data["total"] or not data["messages"]:
-            return messages
     raise AssertionError("unreachable")
 
 
@@ -473,7 +456,7 @@ async def test_postgresql_restarted_while_requests_flow(
                     )
                     acked.add(outcome.key)
 
-            stored = await history(http, admin, session_id)
+            stored = await read_all_messages(http, admin, session_id)
             await watcher.wait_for(
                 lambda: (
                     bool(watcher.current) and watcher.current[-1]["id"] == stored[-1]["message_id"]
@@ -555,7 +538,7 @@ async def test_requests_fail_within_the_database_timeout_while_postgresql_hangs(
         finally:
             postgres.thaw()
         retried = [await DOORS[o.door](http, admin, session_id, o.key, o.content) for o in during]
-        stored = await history(http, admin, session_id)
+        stored = await read_all_messages(http, admin, session_id)
 
     assert [o.kind for o in warm] == ["ok"] * len(sessions), warm
     # "failed" is the door's 500 answer; a client that gave up would read "broken".

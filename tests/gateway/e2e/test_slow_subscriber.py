@@ -37,7 +37,7 @@ from db.ports import Runtime
 from gateway.graphql import PATH, GraphQLEndpoint
 from gateway.providers import ProviderRegistry
 from schema import GraphQLLimits
-from tests.factories import Account, create_session, send
+from tests.factories import Account, create_session, read_all_messages, send
 from tests.schema.ws import PROTOCOLS, ProtocolClient, TransportWS
 from tests.servers import (
     Server,
@@ -73,24 +73,6 @@ def memory_kib(server: Server) -> int:
     status = Path(f"/proc/{server.process.pid}/status").read_text(encoding="ascii")
     line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
     return int(line.split()[1])
-
-
-async def all_message_ids(http: httpx.AsyncClient, account: Account, session_id: str) -> list[str]:
-    """Every message id of the session, oldest first, through REST's pages."""
-    ids: list[str] = []
-    page = 1
-    while True:
-        response = await http.get(
-            f"/api/v1/sessions/{session_id}/messages",
-            params={"page_size": 100, "page_num": page},
-            headers=account.headers,
-        )
-        assert response.status_code == 200, response.text
-        data = response.json()["data"]
-        ids += [message["message_id"] for message in data["messages"]]
-        if len(ids) >= data["total"] or not data["messages"]:
-            return ids
-        page += 1
 
 
 class StalledSubscriber:
@@ -231,7 +213,8 @@ class Scene:
         assert response.status_code == 200, response.text
 
     async def ids(self, account: Account) -> list[str]:
-        return await all_message_ids(self.http, account, self.session_id)
+        messages = await read_all_messages(self.http, account, self.session_id)
+        return [message["message_id"] for message in messages]
 
     async def both_got(self, message_id: str) -> bool:
         """Whether both subscribers get `message_id` within a second (the stalled one
