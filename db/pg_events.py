@@ -127,19 +127,28 @@ class PostgresBroker:
 
     async def _supervise(self) -> None:
         while True:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(PING_EVERY_SECONDS):
-                    await self._lost.wait()
-            if not self._lost.is_set() and await self._alive():
-                continue
-            logger.warning("lost the event listening connection; events may be missed")
-            self._local.announce_missed()
-            await self._drop_connection()
-            await self._reconnect()
-            self.reconnects += 1
-            logger.info("listening for events again")
-            # Whatever was published while we were away is gone: say so once more.
-            self._local.announce_missed()
+            try:
+                await self._watch_once()
+            except Exception:
+                # Never stop listening for good: log it, then start over from a new connection.
+                logger.exception("the event listener failed; reconnecting")
+                self._lost.set()
+                await asyncio.sleep(MAX_RECONNECT_DELAY_SECONDS)
+
+    async def _watch_once(self) -> None:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(PING_EVERY_SECONDS):
+                await self._lost.wait()
+        if not self._lost.is_set() and await self._alive():
+            return
+        logger.warning("lost the event listening connection; events may be missed")
+        self._local.announce_missed()
+        await self._drop_connection()
+        await self._reconnect()
+        self.reconnects += 1
+        logger.info("listening for events again")
+        # Whatever was published while we were away is gone: say so once more.
+        self._local.announce_missed()
 
     async def _alive(self) -> bool:
         connection = self._connection
@@ -148,7 +157,7 @@ class PostgresBroker:
         try:
             async with asyncio.timeout(PING_TIMEOUT_SECONDS):
                 await connection.fetchval("SELECT 1")
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:
             return False
         return True
 
@@ -158,7 +167,7 @@ class PostgresBroker:
             try:
                 await self._listen()
                 return
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
                 logger.info("event listener cannot reconnect yet (%s); retrying", exc)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,6 +30,7 @@ from gateway.settings import Settings, get_settings
 from schema import GraphQLLimits
 
 logger = logging.getLogger(__name__)
+LOG_FLUSH_SECONDS = 5.0
 
 
 async def health(request: Request) -> JSONResponse:
@@ -88,7 +90,10 @@ def create_app(
                 if stopped:
                     logger.warning("stopped %d running replies at shutdown", stopped)
                 await registry.aclose()
-                await logs.flush()
+                # Entries still being written; a database that is away cannot take them.
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(LOG_FLUSH_SECONDS):
+                        await logs.flush()
 
     graphql = GraphQLEndpoint(
         runtime=runtime,

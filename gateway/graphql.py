@@ -170,7 +170,7 @@ class SlowSubscriberGuard:
             async with asyncio.timeout(self._send_timeout):
                 await self._send(message)
         except TimeoutError:
-            # uvicorn was still waiting for the socket to drain: nothing of it was written.
+            # uvicorn was still waiting for the socket to drain; the client is not reading.
             self.cut_off(f"a send waited {self._send_timeout:g} s for the client to read")
         except (OSError, RuntimeError):
             # Closed under us: uvicorn raises OSError (ClientDisconnected) once the client

@@ -4,9 +4,11 @@ uvicorn spends SHUTDOWN_GRACE_SECONDS at most waiting for open requests and stre
 then cuts those left mid-body. So, shortly before that deadline, this process stops the
 replies still running: each is stored as cancelled and its listeners' streams end with
 that message, not with a cut. The app's shutdown then gives turns still running (their
-listeners gone) only what is left of the grace, so the process always exits within the
-grace an orchestrator allows. uvicorn handles the signal itself: we note when it came
-and hand it on.
+listeners gone) only what is left of the grace, then a few seconds to store what they
+said and close connections: set an orchestrator's grace a little longer than
+SHUTDOWN_GRACE_SECONDS. WebSockets are closed by uvicorn at once (1012); their replies
+run on, for a client to pick up with `replyStream` through another process. uvicorn
+handles the signal itself: we note when it came and hand it on.
 """
 
 from __future__ import annotations

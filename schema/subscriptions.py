@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import strawberry
 
-from db.events import session_topic
-from db.services import live_replies, messages, sessions
+from db.services import live_replies, messages
 from db.services.turn_events import TurnEvent
 from schema.context import Info
 from schema.types.inputs import SendMessageInput
 from schema.types.message import Message, MessageDelta
 from schema.types.payloads import MessageEvent
-
-logger = logging.getLogger(__name__)
-# Messages read at once when a subscriber catches up.
-PAGE = 100
 
 
 @strawberry.type
@@ -61,32 +55,15 @@ class Subscription:
         description="Every message stored in the session, from any door and any server."
     )
     async def message_added(self, info: Info, session_id: strawberry.ID) -> AsyncGenerator[Message]:
-        caller = await info.context.caller()
-        session = await sessions.get(caller=caller, session_id=session_id)
-        async with info.context.runtime.events.subscribe(session_topic(str(session.id))) as events:
-            # Read after joining, so no message falls between the two. Events only wake
-            # us: what to send is read by sequence number, so events missed while a
-            # broker reconnected, or arriving out of order, lose and repeat nothing.
-            seen = (await sessions.get(caller=caller, session_id=str(session.id))).last_seq
-            async for event in events:
-                if event.get("kind") == "message_added" and event.get("seq", seen + 1) <= seen:
-                    continue
-                while True:
-                    try:
-                        rows = await messages.list_after(
-                            caller=caller, session_id=str(session.id), after_seq=seen, limit=PAGE
-                        )
-                    except Exception as exc:
-                        # The database is away: the subscription stays, and reads again at
-                        # the next event (the broker sends one once it listens again).
-                        logger.warning("messageAdded could not catch up yet: %s", exc)
-                        break
-                    info.context.renew_loaders()
-                    for row in rows:
-                        seen = row.seq
-                        yield Message.from_model(row)
-                    if len(rows) < PAGE:
-                        break
+        messages_added = messages.follow(
+            runtime=info.context.runtime,
+            caller=await info.context.caller(),
+            session_id=session_id,
+        )
+        async with aclosing(messages_added) as rows:
+            async for row in rows:
+                info.context.renew_loaders()
+                yield Message.from_model(row)
 
 
 async def _shaped(info: Info, events: AsyncGenerator[TurnEvent]) -> AsyncGenerator[MessageEvent]:
@@ -98,6 +75,7 @@ async def _shaped(info: Info, events: AsyncGenerator[TurnEvent]) -> AsyncGenerat
                     message_id=strawberry.ID(event.message_id),
                     delta=event.text,
                     offset=event.offset,
+                    end=event.offset + len(event.text),
                 )
             elif isinstance(event, messages.UserMessageStored | messages.AiMessageStored):
                 info.context.renew_loaders()

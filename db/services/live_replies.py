@@ -67,9 +67,15 @@ async def stop(*, runtime: Runtime, caller: Caller, session_id: str) -> bool:
     """Stop the reply being generated for the session, by whichever process; what was
     said so far is stored as a cancelled reply. False if no turn was running."""
     session = await sessions.get(caller=caller, session_id=session_id)
-    running = await ChatSession.filter(
-        id=session.id, turn_token__isnull=False, turn_expires_at__gt=datetime.now(UTC)
-    ).exists()
-    if running:
-        await reply_runs.request_stop(runtime.events, session_id=str(session.id))
-    return running
+    lease = (
+        await ChatSession.filter(
+            id=session.id, turn_token__isnull=False, turn_expires_at__gt=datetime.now(UTC)
+        )
+        .first()
+        .values_list("turn_token", flat=True)
+    )
+    if lease is None:
+        return False
+    # Named by its lease: a send queued behind it, or the turn after it, goes on.
+    await reply_runs.request_stop(runtime.events, session_id=str(session.id), lease=str(lease))
+    return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any
 import orjson
 
 from db.errors import Invalid, NotFound
+from db.events import session_topic
 from db.identity import Caller
 from db.models import ChatSession, Message, MessageType
 from db.ports import Limits, Runtime
@@ -21,6 +24,7 @@ from db.services.pagination import PageRequest
 from db.services.text import json_problem, text_problem
 from db.services.turn_events import (
     AiMessageStored,
+    LeaseHeld,
     ReplyPiece,
     TurnEvent,
     TurnResult,
@@ -35,6 +39,7 @@ __all__ = [
     "TurnResult",
     "UserMessageStored",
     "complete",
+    "follow",
     "get",
     "list_after",
     "list_page",
@@ -42,6 +47,11 @@ __all__ = [
     "send",
 ]
 MAX_CLIENT_MESSAGE_ID_CHARS = 200
+# Messages read at once when a follower catches up; the longest wait before a failed
+# catch-up is tried again without an event.
+FOLLOW_PAGE = 20
+MAX_FOLLOW_RETRY_SECONDS = 5.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,55 @@ async def list_after(
         await Message.filter(session_id=session.id, seq__gt=after_seq).order_by("seq").limit(limit)
     )
     return list(rows)
+
+
+async def follow(*, runtime: Runtime, caller: Caller, session_id: str) -> AsyncGenerator[Message]:
+    """Every message stored in the session from now on, by any door and any process, in
+    order, each once.
+
+    Events only wake the follower: what to yield is read by sequence number, so an event
+    missed (a broker reconnecting) or out of order loses and repeats nothing. A read that
+    fails (the database is away) is tried again at the next event, or after a backoff.
+    """
+    session = await sessions.get(caller=caller, session_id=session_id)
+    sid = str(session.id)
+    async with runtime.events.subscribe(session_topic(sid)) as events:
+        # Read after joining, so no message falls between the two.
+        seen = (await sessions.get(caller=caller, session_id=sid)).last_seq
+        next_event: asyncio.Future[dict[str, Any]] | None = None
+        retry_in: float | None = None
+        try:
+            while True:
+                if next_event is None:
+                    next_event = asyncio.ensure_future(anext(events))
+                # The pending read survives a timeout: cancelling it would end the stream.
+                done, _ = await asyncio.wait({next_event}, timeout=retry_in)
+                if next_event in done:
+                    try:
+                        event = next_event.result()
+                    except StopAsyncIteration:
+                        return
+                    next_event = None
+                    if event.get("kind") == "message_added" and event.get("seq", seen + 1) <= seen:
+                        continue
+                while True:
+                    try:
+                        rows = await list_after(
+                            caller=caller, session_id=sid, after_seq=seen, limit=FOLLOW_PAGE
+                        )
+                    except Exception as exc:
+                        retry_in = min((retry_in or 0.25) * 2, MAX_FOLLOW_RETRY_SECONDS)
+                        logger.warning("could not catch up session %s yet: %s", sid, exc)
+                        break
+                    retry_in = None
+                    for row in rows:
+                        seen = row.seq
+                        yield row
+                    if len(rows) < FOLLOW_PAGE:
+                        break
+        finally:
+            if next_event is not None:
+                next_event.cancel()
 
 
 async def get(*, caller: Caller, message_id: str) -> Message:
@@ -142,7 +201,7 @@ async def run_turn(
     Yields the stored user message, reply pieces (when `stream`), then the stored reply.
     Turns of one session never overlap; a retry with the same `client_message_id`
     stores nothing twice and re-asks the model if the first attempt got no reply.
-    Closing the generator leaves the turn running: only `stop_reply` stops it.
+    Closing the generator leaves the turn running: only `live_replies.stop` stops it.
     """
     limits = runtime.limits
     text = _checked_content(content, limits.max_message_chars)
@@ -170,13 +229,14 @@ async def _turn(
     key: str | None,
     digest: str,
     stream: bool,
-) -> AsyncGenerator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent | LeaseHeld]:
     limits = runtime.limits
     async with turns.exclusive(
         str(session.id),
         wait_seconds=limits.turn_wait_seconds,
         lease_seconds=limits.turn_lease_seconds,
-    ):
+    ) as lease:
+        yield LeaseHeld(lease)  # a stop request names the turn by its lease
         question = await _stored_question(session, key, digest)
         if question is not None:
             answer = await Message.get_or_none(reply_to_id=question.id)

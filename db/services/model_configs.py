@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from db.ports import ModelRegistry, ModelSpec, Runtime
 from db.services import logs
 from db.services.config_rules import check_fields
 from db.services.ids import is_uuid
+
+logger = logging.getLogger(__name__)
 
 BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model_version": "1"}
 # Config changes travel to every process on this topic.
@@ -153,11 +156,15 @@ async def update(
         config.version += 1
         await config.save()
     # Every process drops its client now; a process that misses this (its listener was
-    # reconnecting) still rebuilds at its next reply, which compares versions.
-    await runtime.events.publish(
-        CHANGES_TOPIC,
-        {"kind": "config_changed", "config_id": str(config.id), "version": config.version},
-    )
+    # reconnecting, or the publish failed) still rebuilds at its next reply, which
+    # compares versions: the change is made either way.
+    try:
+        await runtime.events.publish(
+            CHANGES_TOPIC,
+            {"kind": "config_changed", "config_id": str(config.id), "version": config.version},
+        )
+    except Exception as exc:
+        logger.warning("could not announce the change of model config %s: %s", config.id, exc)
     # What really changed: a field sent with its current value is not a change.
     changed = {
         name: {"from": before[name], "to": value}

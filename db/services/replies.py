@@ -39,94 +39,73 @@ async def answer(
         limits=runtime.limits,
     )
     reply_id = uuid.uuid4()
-    buffer: ReplyWriter | None = None
-    if stream:
-        buffer = ReplyWriter(
+    writer = (
+        ReplyWriter(
             reply_id=str(reply_id),
             session_id=str(session.id),
             lease_seconds=runtime.limits.turn_lease_seconds,
         )
-        await buffer.open()
-    pieces: list[str] = []
-    length = 0
-    started = time.perf_counter()
-    first_piece_at: float | None = None
-    reply: ModelReply | None = None
-    try:
-        async with runtime.models.lease(spec) as client:
-            if buffer is not None:
-                # aclosing: the provider's connection goes back before the lease ends.
-                async with aclosing(client.stream(model_turns)) as items:
-                    async for item in items:
-                        if isinstance(item, ReplyDelta):
-                            if first_piece_at is None:
-                                first_piece_at = time.perf_counter()
-                            pieces.append(item.text)
-                            buffer.add(item.text)
-                            yield ReplyPiece(
-                                message_id=str(reply_id), text=item.text, offset=length
-                            )
-                            length += len(item.text)
-                        else:
-                            reply = item
-            else:
-                reply = await client.complete(model_turns)
-        if reply is None:
-            raise ModelError("the model stream ended without a final reply")
-    except (asyncio.CancelledError, GeneratorExit) as exc:
-        reason = exc.args[0] if isinstance(exc, asyncio.CancelledError) and exc.args else None
-        # Stopped on request, the turn ends with what was said (even nothing) as its reply;
-        # stopped by a shutdown, with what was said if anything (else a retry asks again).
-        stopped: Message | None = None
-        if reason == STOP_REQUESTED or pieces:
+        if stream
+        else _Unbuffered()
+    )
+    async with writer as buffer:
+        pieces: list[str] = []
+        length = 0
+        started = time.perf_counter()
+        first_piece_at: float | None = None
+        reply: ModelReply | None = None
+        try:
+            async with runtime.models.lease(spec) as client:
+                if stream:
+                    # aclosing: the provider's connection goes back before the lease ends.
+                    async with aclosing(client.stream(model_turns)) as items:
+                        async for item in items:
+                            if isinstance(item, ReplyDelta):
+                                if first_piece_at is None:
+                                    first_piece_at = time.perf_counter()
+                                pieces.append(item.text)
+                                buffer.add(item.text)
+                                yield ReplyPiece(
+                                    message_id=str(reply_id), text=item.text, offset=length
+                                )
+                                length += len(item.text)
+                            else:
+                                reply = item
+                else:
+                    reply = await client.complete(model_turns)
+            if reply is None:
+                raise ModelError("the model stream ended without a final reply")
+        except (asyncio.CancelledError, GeneratorExit) as exc:
+            reason = exc.args[0] if isinstance(exc, asyncio.CancelledError) and exc.args else None
+            # Stopped on request, the turn ends with what was said (even nothing) as its
+            # reply; stopped by a shutdown, with what was said if anything (else a retry
+            # asks again).
+            if reason != STOP_REQUESTED and not pieces:
+                raise
             partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
             metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
             stopped = await asyncio.shield(
-                append(
-                    runtime,
-                    session,
-                    type=MessageType.AI,
-                    content=partial.content,
-                    metadata=metadata,
-                    reply_to=question,
-                    id=reply_id,
-                )
+                _store(runtime, session, question, reply_id, partial.content, metadata, buffer)
             )
-        if buffer is not None:
-            await asyncio.shield(
-                buffer.stored() if stopped is not None else buffer.failed(SHUTTING_DOWN)
-            )
-        if reason not in (STOP_REQUESTED, SHUTTING_DOWN) or stopped is None:
-            raise
-        # A stop is the end of this turn, not of the task running it: listeners get the
-        # stored reply like any other.
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        yield AiMessageStored(stopped)
-        return
-    except ModelError as exc:
-        await _fail(buffer, f"the AI model failed to reply: {exc}")
-        await _report_failure(caller, session, spec.model_name, spec.provider, exc)
-        raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
-    except Exception as exc:
-        logger.exception("provider %s raised unexpectedly", spec.provider)
-        await _fail(buffer, "the AI model failed to reply")
-        await _report_failure(caller, session, spec.model_name, spec.provider, exc)
-        raise ModelFailed("the AI model failed to reply") from exc
+            if reason not in (STOP_REQUESTED, SHUTTING_DOWN):
+                raise
+            # A stop is the end of this turn, not of the task running it: listeners get
+            # the stored reply like any other.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            yield AiMessageStored(stopped)
+            return
+        except ModelError as exc:
+            await _report_failure(caller, session, spec.model_name, spec.provider, exc)
+            raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
+        except Exception as exc:
+            logger.exception("provider %s raised unexpectedly", spec.provider)
+            await _report_failure(caller, session, spec.model_name, spec.provider, exc)
+            raise ModelFailed("the AI model failed to reply") from exc
 
-    metadata = _reply_metadata(spec, reply, started, first_piece_at, stream)
-    answer = await append(
-        runtime,
-        session,
-        type=MessageType.AI,
-        content=reply.content,
-        metadata=metadata,
-        reply_to=question,
-        id=reply_id,
-    )
-    if buffer is not None:
-        await buffer.stored()
+        metadata = _reply_metadata(spec, reply, started, first_piece_at, stream)
+        answer = await _store(runtime, session, question, reply_id, reply.content, metadata, buffer)
     await logs.record(
         level=LogLevel.INFO,
         event="message.answered",
@@ -145,14 +124,43 @@ async def answer(
     yield AiMessageStored(answer)
 
 
-async def _fail(buffer: ReplyWriter | None, error: str) -> None:
-    if buffer is None:
-        return
-    try:
-        await buffer.failed(error)
-    except Exception:
-        # Listeners through other processes then see the reply expire instead.
-        logger.warning("could not mark the buffered reply %s failed", buffer.reply_id)
+class _Unbuffered:
+    """A whole (not streamed) reply keeps nothing in the shared buffer."""
+
+    async def __aenter__(self) -> _Unbuffered:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def add(self, text: str) -> None:
+        return None
+
+    async def stored(self) -> None:
+        return None
+
+
+async def _store(
+    runtime: Runtime,
+    session: ChatSession,
+    question: Message,
+    reply_id: uuid.UUID,
+    content: str,
+    metadata: dict[str, Any],
+    buffer: ReplyWriter | _Unbuffered,
+) -> Message:
+    """Store the reply as a message; its buffered pieces then go."""
+    message = await append(
+        runtime,
+        session,
+        type=MessageType.AI,
+        content=content,
+        metadata=metadata,
+        reply_to=question,
+        id=reply_id,
+    )
+    await buffer.stored()
+    return message
 
 
 def _reply_metadata(

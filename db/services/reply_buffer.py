@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
-from db.errors import ModelFailed, NotFound
+from db.errors import ModelFailed, NotFound, ServiceError
 from db.models import Message, MessageType, ReplyChunk, ReplyState, ReplyStream
 from db.services.turn_events import ReplyPiece
 
@@ -30,7 +30,12 @@ FAILED_RETENTION = timedelta(minutes=5)
 
 
 class ReplyWriter:
-    """Writes one streamed reply's pieces to the buffer and keeps its lease alive."""
+    """Writes one streamed reply's pieces to the buffer and keeps its lease alive.
+
+    Use it as `async with ReplyWriter(...) as buffer:`; call `stored()` once the reply is
+    a message. Leaving the block any other way marks the reply failed, so no writer ever
+    outlives its reply and resumers learn why it ended.
+    """
 
     def __init__(self, *, reply_id: str, session_id: str, lease_seconds: float) -> None:
         self.reply_id = reply_id
@@ -38,51 +43,78 @@ class ReplyWriter:
         self._lease = timedelta(seconds=lease_seconds)
         self._pending: list[str] = []
         self._written = 0
+        self._stopping = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._done = False
 
-    async def open(self) -> None:
+    async def __aenter__(self) -> ReplyWriter:
         await ReplyStream.create(
             id=self.reply_id,
             session_id=self.session_id,
             expires_at=datetime.now(UTC) + self._lease,
         )
         self._flusher = asyncio.create_task(self._flush_regularly())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._done:
+            error = exc_info[1]
+            reason = str(error) if isinstance(error, ServiceError) else "the reply was stopped"
+            # Shielded: a cancelled reply must still say so to those who resume it.
+            await asyncio.shield(self._fail(reason))
 
     def add(self, text: str) -> None:
         self._pending.append(text)
 
     async def stored(self) -> None:
         """The reply is stored as a message: its buffer is no longer needed."""
+        self._done = True
         await self._stop_flushing()
-        await ReplyStream.filter(id=self.reply_id).delete()
+        try:
+            await ReplyStream.filter(id=self.reply_id).delete()
+        except Exception as exc:
+            # The message is stored, which is what counts; readers find it when this row
+            # expires, and the sweep takes the row.
+            logger.warning("could not drop the buffer of reply %s: %s", self.reply_id, exc)
 
-    async def failed(self, error: str) -> None:
-        """Keep what was said and why it stopped, for listeners that come back."""
+    async def _fail(self, error: str) -> None:
+        self._done = True
         await self._stop_flushing()
-        await self._flush()
-        await ReplyStream.filter(id=self.reply_id).update(
-            state=ReplyState.FAILED, error=error, expires_at=datetime.now(UTC) + FAILED_RETENTION
-        )
+        try:
+            await self._flush()
+            await ReplyStream.filter(id=self.reply_id).update(
+                state=ReplyState.FAILED,
+                error=error,
+                expires_at=datetime.now(UTC) + FAILED_RETENTION,
+            )
+        except Exception as exc:
+            # Its lease is no longer renewed: resumers see it expire instead.
+            logger.warning("could not mark the buffered reply %s failed: %s", self.reply_id, exc)
 
     async def _stop_flushing(self) -> None:
+        # Never cancelled mid-write: a chunk half-known to be written would be written twice.
+        self._stopping.set()
         if self._flusher is not None:
-            self._flusher.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._flusher
+            await self._flusher
             self._flusher = None
 
     async def _flush_regularly(self) -> None:
-        renewed_at = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        renewed_at = loop.time()
         renew_every = self._lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+        while not self._stopping.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_EVERY_SECONDS):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
             try:
                 await self._flush()
-                if asyncio.get_running_loop().time() - renewed_at >= renew_every:
+                if loop.time() - renewed_at >= renew_every:
                     await ReplyStream.filter(id=self.reply_id).update(
                         expires_at=datetime.now(UTC) + self._lease
                     )
-                    renewed_at = asyncio.get_running_loop().time()
+                    renewed_at = loop.time()
             except Exception as exc:
                 # The reply goes on; listeners through other processes see it late.
                 logger.warning("could not buffer reply %s: %s", self.reply_id, exc)
@@ -143,6 +175,13 @@ async def read(reply_id: str, *, after: int) -> AsyncGenerator[ReplyPiece | Mess
         if stream.state == ReplyState.FAILED:
             raise ModelFailed(stream.error or "the AI model failed to reply")
         if stream.expires_at < datetime.now(UTC):
+            message = await Message.get_or_none(id=reply_id)
+            if message is not None:  # stored, though its buffer could not be dropped
+                if len(message.content) > position:
+                    rest = message.content[position:]
+                    yield ReplyPiece(message_id=reply_id, text=rest, offset=position)
+                yield message
+                return
             raise ModelFailed(
                 "the reply was lost: the server generating it stopped; "
                 "send the message again with the same idempotency key"

@@ -3,7 +3,7 @@
 A door starts a turn and follows what it reports; the turn goes on to its end (and is
 stored) whether or not anyone still listens, and a listener that comes back through
 this process joins it again (`find`). Only an explicit request stops a turn
-(`stop_session`, from any process through the event broker), and graceful shutdown
+(`stop_turn`, from any process through the event broker), and graceful shutdown
 (`drain`) gives running turns a grace period before it stops them. A stopped reply is
 stored with `finish_reason: "cancelled"` by `replies.answer`.
 """
@@ -18,7 +18,7 @@ from contextlib import aclosing
 
 from db.errors import ReplyStopped, ServiceError
 from db.ports import EventBroker
-from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent
+from db.services.turn_events import AiMessageStored, LeaseHeld, ReplyPiece, TurnEvent
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class Run:
         self.error: BaseException | None = None
         self.finished = False
         self.followers = 0
+        # The token of the session's turn lease, once this run holds it.
+        self.lease: str | None = None
+        self.stopping = False
         self._wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -62,12 +65,14 @@ class Run:
             self.followers -= 1
 
     def stop(self, reason: str) -> bool:
-        """Cancel the turn's task with `reason`; False if it had already ended."""
-        if self.task is None or self.task.done():
+        """Cancel the turn's task with `reason`, once: a second stop would interrupt the
+        first storing what was said. False if it had ended or was stopping already."""
+        if self.stopping or self.task is None or self.task.done():
             return False
+        self.stopping = True
         return self.task.cancel(msg=reason)
 
-    async def _drive(self, turn: AsyncGenerator[TurnEvent]) -> None:
+    async def _drive(self, turn: AsyncGenerator[TurnEvent | LeaseHeld]) -> None:
         try:
             async with aclosing(turn) as events:
                 async for event in events:
@@ -85,7 +90,10 @@ class Run:
             self.finished = True
             self._wake.set()
 
-    def _record(self, event: TurnEvent) -> None:
+    def _record(self, event: TurnEvent | LeaseHeld) -> None:
+        if isinstance(event, LeaseHeld):
+            self.lease = event.lease
+            return
         if isinstance(event, ReplyPiece | AiMessageStored) and self.reply_id is None:
             self.reply_id = (
                 event.message_id if isinstance(event, ReplyPiece) else str(event.message.id)
@@ -98,7 +106,7 @@ class Run:
 _running: set[Run] = set()
 
 
-def start(session_id: str, turn: AsyncGenerator[TurnEvent]) -> Run:
+def start(session_id: str, turn: AsyncGenerator[TurnEvent | LeaseHeld]) -> Run:
     """Run `turn` as a task of this process; follow it with `run.follow()`."""
     run = Run(session_id)
     run.task = asyncio.get_running_loop().create_task(
@@ -118,18 +126,19 @@ def running_count() -> int:
     return len(_running)
 
 
-def stop_session(session_id: str, reason: str = STOP_REQUESTED) -> bool:
-    """Stop this process's running turns of the session; True if one was running."""
-    stopped = False
-    for run in tuple(_running):
-        if run.session_id == session_id:
-            stopped = run.stop(reason) or stopped
-    return stopped
+def stop_turn(session_id: str, lease: str) -> bool:
+    """Stop the turn of this process holding the session's lease `lease` (not the turns
+    still waiting for theirs); True if it was running here."""
+    return any(
+        run.stop(STOP_REQUESTED)
+        for run in tuple(_running)
+        if run.session_id == session_id and run.lease == lease
+    )
 
 
-async def request_stop(events: EventBroker, *, session_id: str) -> None:
-    """Ask every process (this one included) to stop the session's running turn."""
-    await events.publish(CONTROL_TOPIC, {"kind": "stop", "session_id": session_id})
+async def request_stop(events: EventBroker, *, session_id: str, lease: str) -> None:
+    """Ask every process (this one included) to stop the turn holding `lease`."""
+    await events.publish(CONTROL_TOPIC, {"kind": "stop", "session_id": session_id, "lease": lease})
 
 
 async def obey_stop_requests(events: EventBroker, ready: asyncio.Event | None = None) -> None:
@@ -139,7 +148,7 @@ async def obey_stop_requests(events: EventBroker, ready: asyncio.Event | None = 
             ready.set()
         async for request in requests:
             if request.get("kind") == "stop":
-                stop_session(str(request.get("session_id")))
+                stop_turn(str(request.get("session_id")), str(request.get("lease")))
 
 
 def stop_all(reason: str = SHUTTING_DOWN) -> int:
@@ -154,7 +163,7 @@ async def drain(grace_seconds: float) -> int:
     while _running and time.monotonic() < deadline:
         tasks = [run.task for run in _running if run.task is not None]
         await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-    left = list(_running)
+    left = list(_running)  # those stopping already are waited for too
     for run in left:
         run.stop(SHUTTING_DOWN)
     tasks = [run.task for run in left if run.task is not None]

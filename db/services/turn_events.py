@@ -35,6 +35,14 @@ TurnEvent = UserMessageStored | ReplyPiece | AiMessageStored
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseHeld:
+    """For the run of the turn only (never passed on): the turn now holds the session's
+    lease `lease`, the name a stop request gives it."""
+
+    lease: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     user_message: Message
     ai_message: Message

@@ -35,10 +35,11 @@ RELEASE_RETRY_MAX_DELAY = 1.0
 @asynccontextmanager
 async def exclusive(
     session_id: str, *, wait_seconds: float, lease_seconds: float
-) -> AsyncIterator[None]:
+) -> AsyncIterator[str]:
     """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`.
 
-    The lease lasts `lease_seconds` unless renewed: how long a dead process's turn blocks."""
+    The lease lasts `lease_seconds` unless renewed: how long a dead process's turn blocks.
+    The block gets the lease's token, which names this turn (a stop request names it)."""
     lease = timedelta(seconds=lease_seconds)
     lock = _local_locks.get(session_id)
     if lock is None:
@@ -56,7 +57,7 @@ async def exclusive(
         raise Busy("the session is busy with another reply; retry later") from None
     heartbeat = asyncio.create_task(_keep_alive(session_id, token, lease))
     try:
-        yield
+        yield token
     finally:
         heartbeat.cancel()
         with suppress(asyncio.CancelledError):

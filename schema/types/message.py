@@ -53,7 +53,13 @@ class MessageDelta:
     delta: str
     offset: int = strawberry.field(
         description=(
-            "Where `delta` starts in the reply, in characters: after a lost connection, "
-            "`replyStream(messageId, after: offset + length of delta)` goes on from here."
+            "Where `delta` starts in the reply, in characters (Unicode code points, not "
+            "JavaScript's UTF-16 units)."
+        )
+    )
+    end: int = strawberry.field(
+        description=(
+            "Where `delta` ends: after a lost connection, `replyStream(messageId, after: "
+            "end)` of the last delta received goes on from there."
         )
     )

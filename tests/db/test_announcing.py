@@ -1,5 +1,5 @@
 """A stored message stays a success when announcing it fails (the broker lost its
-database); subscribers read by sequence number and get it with the session's next event."""
+database): the client is answered and nothing is lost."""
 
 from __future__ import annotations
 

@@ -19,14 +19,14 @@ STREAM = """
 subscription($input: SendMessageInput!) {
   sendMessageStream(input: $input) {
     ... on Message { id type content metadata }
-    ... on MessageDelta { messageId delta offset }
+    ... on MessageDelta { messageId delta offset end }
   }
 }"""
 RESUME = """
 subscription($id: ID!, $after: Int) {
   replyStream(messageId: $id, after: $after) {
     ... on Message { id type content metadata }
-    ... on MessageDelta { messageId delta offset }
+    ... on MessageDelta { messageId delta offset end }
   }
 }"""
 CANCEL = "mutation($id: ID!) { cancelReply(sessionId: $id) }"
@@ -70,6 +70,7 @@ def text_of(pieces: list[Any]) -> str:
     for piece in pieces:
         assert piece["offset"] == len(text), pieces
         text += piece["delta"]
+        assert piece["end"] == len(text), pieces
     return text
 
 
@@ -85,7 +86,7 @@ async def test_closing_the_socket_mid_stream_leaves_the_reply_running(
     reply_id, had = pieces[0]["messageId"], text_of(pieces)
     async with protocol.connect(live.ws_url, headers=alice.headers) as socket:
         resumed = await socket.results(
-            await socket.subscribe(RESUME, {"id": reply_id, "after": len(had)})
+            await socket.subscribe(RESUME, {"id": reply_id, "after": pieces[-1]["end"]})
         )
 
     *more, final = [result["data"]["replyStream"] for result in resumed]
@@ -160,3 +161,47 @@ async def test_cancel_reply_stops_the_reply_and_ends_the_senders_stream(
         response = await send(client, alice, session_id, "next")
     reply = response.json()["data"]["ai_message"]
     assert (reply["content"], reply["metadata"]["input_messages"]) == ("Echo: next", 3)
+
+
+async def test_cancelling_twice_stores_the_reply_once_and_ends_the_stream_with_it(
+    client: httpx.AsyncClient, live: LiveServer, alice: Account
+) -> None:
+    """A second stop while the first is storing what was said changes nothing."""
+    session_id = await slow_session(client, alice)
+
+    async with TransportWS.connect(live.ws_url, headers=alice.headers) as socket:
+        operation, _, pieces = await start_and_read(socket, session_id)
+        first, second = await asyncio.gather(
+            ok(client, CANCEL, alice, {"id": session_id}),
+            ok(client, CANCEL, alice, {"id": session_id}),
+        )
+        rest = [result["data"]["sendMessageStream"] for result in await socket.results(operation)]
+
+    assert first == second == {"cancelReply": True}  # both saw the reply running
+    final = rest[-1]
+    assert final["metadata"]["finish_reason"] == "cancelled"
+    history = await stored_history(client, alice, session_id)
+    assert [m["type"] for m in history] == ["user", "ai"]
+    assert history[1]["content"] == final["content"]
+    assert final["content"].startswith(text_of(pieces))
+
+
+async def test_cancel_stops_only_the_running_reply_not_a_send_waiting_behind_it(
+    client: httpx.AsyncClient, live: LiveServer, alice: Account
+) -> None:
+    """The stop names the turn holding the session: the next send, queued, goes on."""
+    session_id = await slow_session(client, alice)
+
+    async with TransportWS.connect(live.ws_url, headers=alice.headers) as socket:
+        operation, _, _ = await start_and_read(socket, session_id)
+        queued = asyncio.create_task(send(client, alice, session_id, "after you"))
+        await asyncio.sleep(0.2)  # let it queue (nothing is asserted on time)
+        await ok(client, CANCEL, alice, {"id": session_id})
+        first = [result["data"]["sendMessageStream"] for result in await socket.results(operation)]
+        second = await queued
+
+    assert first[-1]["metadata"]["finish_reason"] == "cancelled"
+    assert second.status_code == 200, second.text
+    assert second.json()["data"]["ai_message"]["content"] == "Echo: after you"
+    history = await stored_history(client, alice, session_id)
+    assert [m["type"] for m in history] == ["user", "ai", "user", "ai"]
