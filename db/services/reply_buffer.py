@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # as a listener coming back through another process may see the newest text.
 FLUSH_EVERY_SECONDS = 0.1
 POLL_EVERY_SECONDS = 0.1
+# How long a reader keeps looking while the database does not answer.
+READ_RETRY_SECONDS = 10.0
 FAILED_RETENTION = timedelta(minutes=5)
 
 
@@ -144,27 +146,24 @@ async def session_of(reply_id: str) -> str | None:
 async def read(reply_id: str, *, after: int) -> AsyncGenerator[ReplyPiece | Message]:
     """The reply's text from character `after` on, as it is written, then its message.
 
-    Raises `ModelFailed` if the reply failed or its process died, `NotFound` if no such
-    reply exists."""
+    Raises `ModelFailed` if the reply failed or its process died (or the database stays
+    away longer than `READ_RETRY_SECONDS`), `NotFound` if no such reply exists."""
+    loop = asyncio.get_running_loop()
     position = after
     boundary = 0  # where the next unread chunk starts
     followed = False  # whether the reply was still running when we first looked
+    failing_since: float | None = None
     while True:
-        stream = await ReplyStream.get_or_none(id=reply_id)
-        if stream is None:
-            # Gone because stored (the message is committed before the buffer goes).
-            message = await Message.get_or_none(id=reply_id)
-            if message is None:
-                raise NotFound("reply not found")
-            if followed and len(message.content) > position:
-                # The last pieces may never have been flushed before the buffer went: a
-                # listener that followed the reply gets them from the message.
-                rest = message.content[position:]
-                yield ReplyPiece(message_id=reply_id, text=rest, offset=position)
-            yield message
-            return
-        followed = True
-        chunks = await ReplyChunk.filter(stream_id=reply_id, start__gte=boundary).order_by("start")
+        try:
+            stream, chunks, message = await _look(reply_id, boundary)
+        except Exception as exc:
+            # A blip of the database need not end the listener's stream: look again.
+            failing_since = failing_since or loop.time()
+            if loop.time() - failing_since > READ_RETRY_SECONDS:
+                raise ModelFailed("the reply cannot be read now; try again later") from exc
+            await asyncio.sleep(POLL_EVERY_SECONDS)
+            continue
+        failing_since = None
         for chunk in chunks:
             end = chunk.start + len(chunk.text)
             boundary = end
@@ -172,21 +171,42 @@ async def read(reply_id: str, *, after: int) -> AsyncGenerator[ReplyPiece | Mess
                 text = chunk.text[max(0, position - chunk.start) :]
                 yield ReplyPiece(message_id=reply_id, text=text, offset=end - len(text))
                 position = end
+        if message is not None:
+            # Stored. The last pieces may never have been written to the buffer: one who
+            # followed the reply gets them from the message (one who comes after, the
+            # message alone).
+            if (followed or stream is not None) and len(message.content) > position:
+                rest = message.content[position:]
+                yield ReplyPiece(message_id=reply_id, text=rest, offset=position)
+            yield message
+            return
+        if stream is None:
+            raise NotFound("reply not found")
+        followed = True
         if stream.state == ReplyState.FAILED:
             raise ModelFailed(stream.error or "the AI model failed to reply")
         if stream.expires_at < datetime.now(UTC):
-            message = await Message.get_or_none(id=reply_id)
-            if message is not None:  # stored, though its buffer could not be dropped
-                if len(message.content) > position:
-                    rest = message.content[position:]
-                    yield ReplyPiece(message_id=reply_id, text=rest, offset=position)
-                yield message
-                return
             raise ModelFailed(
                 "the reply was lost: the server generating it stopped; "
                 "send the message again with the same idempotency key"
             )
         await asyncio.sleep(POLL_EVERY_SECONDS)
+
+
+async def _look(
+    reply_id: str, boundary: int
+) -> tuple[ReplyStream | None, list[ReplyChunk], Message | None]:
+    """Where the reply stands: its buffer row, chunks from `boundary` on, and its message
+    once stored (or once its buffer expired: it may be stored with its row left over)."""
+    stream = await ReplyStream.get_or_none(id=reply_id)
+    if stream is None:
+        # Gone because stored (the message is committed before the buffer goes).
+        return None, [], await Message.get_or_none(id=reply_id)
+    chunks = await ReplyChunk.filter(stream_id=reply_id, start__gte=boundary).order_by("start")
+    message = None
+    if stream.expires_at < datetime.now(UTC):
+        message = await Message.get_or_none(id=reply_id)
+    return stream, list(chunks), message
 
 
 async def sweep() -> int:

@@ -185,6 +185,29 @@ async def test_a_finished_reply_resumes_as_its_stored_message(
     assert rest[0].data["content"] == "Once upon a time."
 
 
+async def test_a_reply_that_failed_mid_stream_resumes_as_its_failure(
+    http: httpx.AsyncClient, alice: Account, fake_openai: FakeOpenAI, api_key: str
+) -> None:
+    """Once the turn is over, a resume reads the shared buffer: the pieces said before the
+    failure, then the failure as an error event."""
+    session_id = await openai_session(http, alice, fake_openai.base_url)
+    failure = {"error": {"message": "the model overloaded", "type": "server_error"}}
+    fake_openai.script(stream([*STORY, frame(failure)]))
+    async with streamed_send(http, alice, session_id, "Tell me a story") as events:
+        first = await events.rest()
+    reply_id = next(event.data["message_id"] for event in first if event.name == "delta")
+
+    async with resumed_stream(http, alice, session_id, reply_id, last_event_id="0") as resumed:
+        again = await resumed.rest()
+
+    assert names(first) == ["user_message", "delta", "error"]
+    assert names(again) == ["delta", "error"]
+    assert again[0].data["delta"] == "Once "
+    assert again[-1].data["code"] == 500
+    assert "the model overloaded" in again[-1].data["message"]
+    assert again[-1].data == first[-1].data
+
+
 async def test_resuming_needs_a_reply_of_a_session_the_caller_may_see(
     http: httpx.AsyncClient, alice: Account, bob: Account, fake_openai: FakeOpenAI, api_key: str
 ) -> None:
