@@ -43,10 +43,10 @@ class Subscription:
         )
     )
     async def reply_stream(
-        self, info: Info, message_id: strawberry.ID, after: int = 0
+        self, info: Info, message_id: strawberry.ID, after: int | None = None
     ) -> AsyncGenerator[MessageEvent]:
         events = await live_replies.resume(
-            caller=await info.context.caller(), message_id=str(message_id), after=after
+            caller=await info.context.caller(), message_id=str(message_id), after=after or 0
         )
         async for shaped in _shaped(info, events):
             yield shaped
