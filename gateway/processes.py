@@ -28,7 +28,7 @@ async def shared(runtime: Runtime) -> AsyncIterator[None]:
     if broker is not None:
         await broker.start()
     followers: list[Callable[[Runtime, asyncio.Event], Awaitable[None]]] = [
-        lambda runtime, ready: reply_runs.obey_stop_requests(runtime.events, ready),
+        reply_runs.obey_stop_requests,
         model_configs.follow_changes,
     ]
     tasks: list[asyncio.Task[None]] = []

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from tortoise import Tortoise
 
 from db import migrate, scratch
+from db.ports import EventBroker
 from db.services import model_configs
 from gateway.app import create_app
 from gateway.providers import EchoProvider, ProviderRegistry
@@ -123,9 +124,17 @@ async def empty_database() -> None:
 
 
 @pytest.fixture
-async def app(settings: Settings, registry: ProviderRegistry) -> AsyncIterator[Starlette]:
+def events() -> EventBroker | None:
+    """The app's event broker: None for the one its settings choose (override to swap it)."""
+    return None
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, registry: ProviderRegistry, events: EventBroker | None
+) -> AsyncIterator[Starlette]:
     """The real app with its lifespan running, on an emptied database."""
-    application = create_app(settings, models=registry)
+    application = create_app(settings, models=registry, events=events)
     async with application.router.lifespan_context(application):
         await empty_database()
         yield application

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from db.errors import ReplyStopped, ServiceError
-from db.ports import EventBroker
+from db.ports import EventBroker, Runtime
 from db.services.turn_events import AiMessageStored, LeaseHeld, ReplyPiece, TurnEvent
 
 logger = logging.getLogger(__name__)
@@ -122,10 +122,6 @@ def find(reply_id: str) -> Run | None:
     return next((run for run in _running if run.reply_id == reply_id), None)
 
 
-def running_count() -> int:
-    return len(_running)
-
-
 def stop_turn(session_id: str, lease: str) -> bool:
     """Stop the turn of this process holding the session's lease `lease` (not the turns
     still waiting for theirs); True if it was running here."""
@@ -141,9 +137,9 @@ async def request_stop(events: EventBroker, *, session_id: str, lease: str) -> N
     await events.publish(CONTROL_TOPIC, {"kind": "stop", "session_id": session_id, "lease": lease})
 
 
-async def obey_stop_requests(events: EventBroker, ready: asyncio.Event | None = None) -> None:
+async def obey_stop_requests(runtime: Runtime, ready: asyncio.Event | None = None) -> None:
     """Stop turns of this process as other processes ask; runs until cancelled."""
-    async with events.subscribe(CONTROL_TOPIC) as requests:
+    async with runtime.events.subscribe(CONTROL_TOPIC) as requests:
         if ready is not None:
             ready.set()
         async for request in requests:

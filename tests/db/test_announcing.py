@@ -3,18 +3,13 @@ database): the client is answered and nothing is lost."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from db.events import InProcessBroker
-from gateway.app import create_app
-from gateway.providers import ProviderRegistry
-from gateway.settings import Settings
-from tests.conftest import empty_database
 from tests.factories import create_session, make_account, read_history, send
 
 
@@ -29,11 +24,8 @@ class LosingBroker(InProcessBroker):
 
 
 @pytest.fixture
-async def app(settings: Settings, registry: ProviderRegistry) -> AsyncIterator[Starlette]:
-    application = create_app(settings, models=registry, events=LosingBroker())
-    async with application.router.lifespan_context(application):
-        await empty_database()
-        yield application
+def events() -> LosingBroker:
+    return LosingBroker()
 
 
 async def test_a_message_whose_announcement_fails_is_still_stored_and_answered(
