@@ -12,9 +12,9 @@ rows, which are skipped without them. Takes about 7 minutes with `both` and the 
 
 For each database, on a migrated scratch database (dropped afterwards), with the app's own
 lifespan and `Runtime` (`create_app`, as the tests do), streamed turns go through
-`messages.run_turn(..., stream=True)` on the `echo` model (`prefix: ""`, so a question of
+`turns.run_turn(..., stream=True)` on the `echo` model (`prefix: ""`, so a question of
 N words is a reply of exactly N pieces), each in a fresh session, while
-`db.services.replies.ReplyWriter` is swapped, in this process only, for:
+`db.services.turns.ReplyWriter` is swapped, in this process only, for:
 
     off          a no-op writer with the same methods: the baseline
     table 0.1s   the real `ReplyWriter` (one INSERT of the pending pieces per 0.1 s)
@@ -74,7 +74,7 @@ from db import scratch
 from db.identity import Caller
 from db.models import ReplyChunk, ReplyStream, Role
 from db.ports import Runtime
-from db.services import messages, model_configs, replies, sessions, users
+from db.services import model_configs, sessions, turns, users
 from db.services.model_configs import ConfigChanges
 from db.services.reply_buffer import FAILED_RETENTION, FLUSH_EVERY_SECONDS, ReplyWriter
 from gateway.app import create_app
@@ -99,7 +99,7 @@ MICRO_OPERATIONS = 500
 
 
 class BufferWriter(Protocol):
-    """What `replies.answer` uses of a `ReplyWriter`."""
+    """What a turn uses of a `ReplyWriter`."""
 
     reply_id: str
 
@@ -305,8 +305,8 @@ VARIANTS = (
 
 @contextmanager
 def writer_used(writer: WriterClass) -> Iterator[None]:
-    """`replies.answer` builds its buffer with `writer` for the duration."""
-    namespace = vars(replies)
+    """A turn builds its buffer with `writer` for the duration."""
+    namespace = vars(turns)
     original = namespace["ReplyWriter"]
     namespace["ReplyWriter"] = writer
     try:
@@ -491,18 +491,17 @@ class Bench:
         started = time.perf_counter()
         got = 0
         stored = False
-        turn = messages.run_turn(
+        turn = turns.run_turn(
             runtime=self.runtime,
             caller=self.caller,
-            session_id=session_id,
-            content=question,
+            request=turns.SendRequest(session_id=session_id, content=question),
             stream=True,
         )
         async with aclosing(turn) as events:
             async for event in events:
-                if isinstance(event, messages.ReplyPiece):
+                if isinstance(event, turns.ReplyPiece):
                     got += 1
-                elif isinstance(event, messages.AiMessageStored):
+                elif isinstance(event, turns.AiMessageStored):
                     stored = True
         took = time.perf_counter() - started
         if got != pieces or not stored:

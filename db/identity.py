@@ -13,7 +13,6 @@ class Caller:
     user_id: str
     name: str
     role: Role
-    key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -1,13 +1,14 @@
-"""What the service layer needs from the outside world, as interfaces it owns.
+"""What the service layer needs from the outside world, as interfaces it owns, and the
+little a provider needs to know of the gateway's own rules.
 
-`gateway.providers` implements `ModelRegistry`/`ModelClient`; the event broker is
-in-process (`db.events`) on SQLite and PostgreSQL LISTEN/NOTIFY (`db.pg_events`), which
-reaches every process, on PostgreSQL.
+`gateway.providers` implements `ModelRegistry`/`ModelClient`; `db.events` (one process,
+SQLite) and `db.pg_events` (PostgreSQL LISTEN/NOTIFY, every process) implement
+`EventBroker`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -25,6 +26,17 @@ class ModelSpec:
     parameters: Mapping[str, Any]
     base_url: str | None = None
     api_key_env: str | None = None
+
+
+# Parameters the gateway itself reads (the history budget); providers must not forward
+# them upstream.
+GATEWAY_PARAMETERS = frozenset({"system_prompt", "max_history_messages", "max_history_tokens"})
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-neutral estimate (about four characters a token for English text), the
+    one the history budget counts in."""
+    return max(1, (len(text) + 3) // 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +94,7 @@ class ModelClient(Protocol):
 
 
 class ModelRegistry(Protocol):
-    """Builds and caches clients per config version; knows which providers exist."""
-
-    def providers(self) -> Collection[str]:
-        """Names accepted in a config's `provider` field."""
-        ...
+    """Builds and caches clients per config version."""
 
     def validate(self, spec: ModelSpec) -> None:
         """Raise `db.errors.Invalid`, naming the field, if the spec cannot work."""

@@ -58,14 +58,7 @@ def create_app(
     runtime = Runtime(
         models=registry,
         events=events,
-        limits=Limits(
-            max_message_chars=settings.max_message_chars,
-            max_json_depth=settings.max_json_depth,
-            max_history_messages=settings.max_history_messages,
-            max_history_tokens=settings.max_history_tokens,
-            turn_wait_seconds=settings.turn_wait_seconds,
-            turn_lease_seconds=settings.turn_lease_seconds,
-        ),
+        limits=settings.values_for(Limits),
     )
 
     @asynccontextmanager
@@ -97,12 +90,7 @@ def create_app(
 
     graphql = GraphQLEndpoint(
         runtime=runtime,
-        limits=GraphQLLimits(
-            max_depth=settings.graphql_max_depth,
-            max_aliases=settings.graphql_max_aliases,
-            max_tokens=settings.graphql_max_tokens,
-            introspection=settings.graphql_introspection,
-        ),
+        limits=settings.values_for(GraphQLLimits, prefix="graphql_"),
         ide=settings.graphql_ide,
         allowed_origins=settings.cors_origins,
         max_subscriptions_per_connection=settings.graphql_max_subscriptions,
@@ -143,4 +131,5 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.models = registry  # the providers it knows name the OpenAPI document's enum
     return app

@@ -20,7 +20,7 @@ from db.errors import Invalid, ServiceError
 from db.services import logs
 from gateway import graphql
 from gateway.rest.envelope import failure, status_of
-from schema.errors import CODE_OF
+from schema.errors import code_of
 
 logger = logging.getLogger("gateway")
 
@@ -40,7 +40,9 @@ def refusal(
 ) -> Response:
     """An error answer shaped for the door serving `path`: GraphQL errors or the envelope."""
     if path == graphql.PATH:
-        return graphql.failure(status, message, field=field, code=code, headers=headers)
+        named = {"code": code, "field": field}
+        extensions = {key: value for key, value in named.items() if value is not None}
+        return graphql.failure(status, message, extensions=extensions, headers=headers)
     if status not in _REST_STATUSES:
         status = 400 if status < 500 else 500
     return failure(status, message, headers=headers)
@@ -50,9 +52,10 @@ async def service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    code = next(c for kind, c in CODE_OF.items() if isinstance(exc, kind))
     field = exc.field if isinstance(exc, Invalid) else None
-    return refusal(request.url.path, status, str(exc), field=field, code=code, headers=headers)
+    return refusal(
+        request.url.path, status, str(exc), field=field, code=code_of(exc), headers=headers
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

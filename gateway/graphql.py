@@ -61,15 +61,19 @@ def failure(
     status: int,
     message: str,
     *,
-    field: str | None = None,
-    code: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """A request-level GraphQL error (no `data`: no operation ran)."""
-    extensions: dict[str, Any] = {"code": code or CODE_OF_STATUS.get(status, INTERNAL)}
-    if field is not None:
-        extensions["field"] = field
-    body = {"errors": [{"message": message, "extensions": extensions}]}
+    """A request-level GraphQL error (no `data`: no operation ran), coded by its status
+    unless `extensions` name the code."""
+    body = {
+        "errors": [
+            {
+                "message": message,
+                "extensions": {"code": CODE_OF_STATUS.get(status, INTERNAL), **(extensions or {})},
+            }
+        ]
+    }
     # json.dumps, not orjson: a message quoting client input can never fail to encode.
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -288,7 +292,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             response = await self.run(Request(scope, receive))
         except Invalid as exc:  # from parse_json: the body or a query parameter
-            response = failure(400, str(exc), field=exc.field)
+            response = failure(400, str(exc), extensions={"field": exc.field})
         except HTTPException as exc:
             response = failure(exc.status_code, exc.reason)
         await response(scope, receive, send)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -13,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from db.config import database_dialect, normalise_database_url, tortoise_config
 
 DEFAULT_DATABASE_URL = "sqlite://data/gateway.sqlite3"
+
+
+L = TypeVar("L")
 
 
 def _is_origin(value: str) -> bool:
@@ -146,6 +150,17 @@ class Settings(BaseSettings):
     @property
     def tortoise(self) -> dict[str, Any]:
         return tortoise_config(self.database_url, timeout=self.database_timeout)
+
+    def values_for(self, limits: type[L], *, prefix: str = "") -> L:
+        """`limits` (a dataclass) with each field set from the setting of the same name
+        (after `prefix`); a field no setting names keeps its default."""
+        names = type(self).model_fields
+        given = {
+            field.name: getattr(self, prefix + field.name)
+            for field in dataclasses.fields(limits)  # type: ignore[arg-type]
+            if prefix + field.name in names
+        }
+        return limits(**given)
 
     def prepare_storage(self) -> None:
         """Create the folder of a SQLite file so a fresh checkout starts without setup."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import strawberry
@@ -19,7 +19,7 @@ from schema.loaders import Loaders
 class OperationState:
     """What lives exactly as long as one operation: loaders and the authenticated caller."""
 
-    loaders: Loaders = field(default_factory=Loaders)
+    loaders: Loaders | None = None
     caller: Caller | None = None
 
 
@@ -47,11 +47,14 @@ class Context:
 
     @property
     def loaders(self) -> Loaders:
-        return self.operation.loaders
+        state = self.operation
+        if state.loaders is None:
+            state.loaders = Loaders(self.caller)
+        return state.loaders
 
     def renew_loaders(self) -> None:
         """Forget cached rows, e.g. before each event of a long-lived subscription."""
-        self.operation.loaders = Loaders()
+        self.operation.loaders = Loaders(self.caller)
 
     async def caller(self) -> Caller:
         """The authenticated caller of this operation (UNAUTHENTICATED otherwise)."""

@@ -35,6 +35,12 @@ _FIELD_NAMES = {"changes": "input"}
 _REQUEST_EXCEPTIONS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
+def code_of(error: ServiceError) -> str:
+    return next(
+        (code for kind, code in CODE_OF.items() if isinstance(error, kind)), "INTERNAL_SERVER_ERROR"
+    )
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return _FIELD_NAMES.get(name) or head + "".join(part.title() for part in rest)
@@ -51,7 +57,7 @@ def shape(error: GraphQLError, *, refused_before_execution: bool = False) -> Non
         return
     original = error.original_error
     if isinstance(original, ServiceError):
-        extensions["code"] = next(c for kind, c in CODE_OF.items() if isinstance(original, kind))
+        extensions["code"] = code_of(original)
         if isinstance(original, Invalid) and original.field:
             extensions["field"] = camel(original.field)
             error.message = f"{extensions['field']}: {original.reason}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from db.errors import NotFound
+from db.identity import Caller
 from db.models import ChatSession, Message, ModelConfig, User
 from db.services import model_configs, sessions, users
 from db.services.history_windows import windows
@@ -22,14 +24,29 @@ class _HasId(Protocol):
 Row = TypeVar("Row", bound=_HasId)
 
 
+CallerOf = Callable[[], Awaitable[Caller]]
+
+
 def _by_id(
-    fetch: Callable[[Sequence[str]], Awaitable[list[Row]]],
+    fetch: Callable[..., Awaitable[list[Row]]], ids_name: str, caller: CallerOf
 ) -> Callable[[list[str]], Awaitable[list[Row | None]]]:
+    """A batch function over a service's `get_many(caller=..., <ids_name>=...)`: rows the
+    caller may not see are None, like rows that do not exist."""
+
     async def load(ids: list[str]) -> list[Row | None]:
-        found = {str(row.pk): row for row in await fetch(ids)}
+        found = {str(row.pk): row for row in await fetch(caller=await caller(), **{ids_name: ids})}
         return [found.get(key) for key in ids]
 
     return load
+
+
+async def load_one(loader: DataLoader[str, Row | None], key: str, *, missing: str) -> Row:
+    """The row `key` through `loader`; `NotFound(missing)` if it is gone or the caller
+    may not see it."""
+    row = await loader.load(key)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 @dataclass(frozen=True)
@@ -61,12 +78,18 @@ async def _load_windows(keys: list[WindowKey]) -> list[Window[Message]]:
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.users: DataLoader[str, User | None] = DataLoader(_by_id(users.get_many))
-        self.model_configs: DataLoader[str, ModelConfig | None] = DataLoader(
-            _by_id(model_configs.get_many)
+    """One operation's loaders; each asks the service for what the caller may see."""
+
+    def __init__(self, caller: CallerOf) -> None:
+        self.users: DataLoader[str, User | None] = DataLoader(
+            _by_id(users.get_many, "user_ids", caller)
         )
-        self.sessions: DataLoader[str, ChatSession | None] = DataLoader(_by_id(sessions.get_many))
+        self.model_configs: DataLoader[str, ModelConfig | None] = DataLoader(
+            _by_id(model_configs.get_many, "config_ids", caller)
+        )
+        self.sessions: DataLoader[str, ChatSession | None] = DataLoader(
+            _by_id(sessions.get_many, "session_ids", caller)
+        )
         self.message_windows: DataLoader[WindowKey, Window[Message]] = DataLoader(
             _load_windows, cache_key_fn=WindowKey.cache_key
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from db.services import live_replies, messages, model_configs, sessions
+from db.services import live_replies, model_configs, sessions, turns
 from schema.context import Info
 from schema.types.inputs import (
     CreateModelConfigInput,
@@ -20,10 +20,14 @@ from schema.types.payloads import SendMessagePayload
 from schema.types.session import ChatSession
 
 
-def _given(values: Any) -> model_configs.ConfigChanges:
-    return model_configs.ConfigChanges(
-        **{name: value for name, value in vars(values).items() if value is not None}
-    )
+def _changes(
+    values: UpdateModelConfigInput | CreateModelConfigInput,
+) -> model_configs.ConfigChanges:
+    """The fields the client gave, null included (left out: UNSET)."""
+    given: dict[str, Any] = {
+        name: value for name, value in vars(values).items() if value is not strawberry.UNSET
+    }
+    return model_configs.ConfigChanges(**given)
 
 
 @strawberry.type
@@ -35,18 +39,16 @@ class Mutation:
         row = await sessions.create(
             caller=await info.context.caller(),
             model_config_id=input.model_config_id if input else None,
+            user_id=input.user_id if input else None,
         )
         return ChatSession.from_model(row)
 
     @strawberry.mutation(description="Store the message, ask the model, store and return both.")
     async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
-        result = await messages.send(
+        result = await turns.send(
             runtime=info.context.runtime,
             caller=await info.context.caller(),
-            session_id=input.session_id,
-            content=input.content,
-            metadata=input.metadata,
-            client_message_id=input.client_message_id,
+            request=input.to_request(),
         )
         return SendMessagePayload(
             user_message=Message.from_model(result.user_message),
@@ -75,7 +77,7 @@ class Mutation:
             caller=await info.context.caller(),
             runtime=info.context.runtime,
             config_id=id,
-            changes=_given(input),
+            changes=_changes(input),
         )
         return ModelConfig.from_model(row)
 
@@ -84,6 +86,6 @@ class Mutation:
         row = await model_configs.create(
             caller=await info.context.caller(),
             registry=info.context.runtime.models,
-            values=_given(input),
+            values=_changes(input),
         )
         return ModelConfig.from_model(row)

@@ -12,6 +12,7 @@ from db.services import logs, model_configs, sessions
 from db.services.pagination import Slice
 from schema.context import Info
 from schema.cursors import key_cursor, parse_key_cursor
+from schema.loaders import load_one
 from schema.types.connection import Connection, Edge
 from schema.types.enums import LogLevel
 from schema.types.log_entry import LogEntry
@@ -25,10 +26,8 @@ class Query:
     @strawberry.field(description="The authenticated caller.")
     async def me(self, info: Info) -> User:
         caller = await info.context.caller()
-        user = await info.context.loaders.users.load(caller.user_id)
-        if user is None:
-            raise NotFound("user not found")
-        return User.from_model(user)
+        loader = info.context.loaders.users
+        return User.from_model(await load_one(loader, caller.user_id, missing="user not found"))
 
     @strawberry.field(description="Null when absent or not the caller's.")
     async def session(self, info: Info, id: strawberry.ID) -> ChatSession | None:
@@ -72,14 +71,14 @@ class Query:
 
     @strawberry.field
     async def model_configs(self, info: Info) -> list[ModelConfig]:
-        await info.context.caller()
-        return [ModelConfig.from_model(row) for row in await model_configs.list_all()]
+        rows = await model_configs.list_all(caller=await info.context.caller())
+        return [ModelConfig.from_model(row) for row in rows]
 
     @strawberry.field
     async def model_config(self, info: Info, id: strawberry.ID) -> ModelConfig | None:
-        await info.context.caller()
+        caller = await info.context.caller()
         try:
-            return ModelConfig.from_model(await model_configs.get(config_id=id))
+            return ModelConfig.from_model(await model_configs.get(caller=caller, config_id=id))
         except NotFound:
             return None
 

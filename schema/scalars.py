@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -15,10 +15,10 @@ def _parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO 8601 string")
     try:
-        moment = datetime.fromisoformat(value)
+        # A time without an offset stays so: the service decides what it means (UTC).
+        return datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 SCALAR_MAP: dict[object, ScalarDefinition] = {

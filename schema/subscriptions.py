@@ -7,8 +7,8 @@ from contextlib import aclosing
 
 import strawberry
 
-from db.services import live_replies, messages
-from db.services.turn_events import TurnEvent
+from db.services import live_replies, messages, turns
+from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent, UserMessageStored
 from schema.context import Info
 from schema.types.inputs import SendMessageInput
 from schema.types.message import Message, MessageDelta
@@ -23,13 +23,10 @@ class Subscription:
     async def send_message_stream(
         self, info: Info, input: SendMessageInput
     ) -> AsyncGenerator[MessageEvent]:
-        turn = messages.run_turn(
+        turn = turns.run_turn(
             runtime=info.context.runtime,
             caller=await info.context.caller(),
-            session_id=input.session_id,
-            content=input.content,
-            metadata=input.metadata,
-            client_message_id=input.client_message_id,
+            request=input.to_request(),
             stream=True,
         )
         async for shaped in _shaped(info, turn):
@@ -70,13 +67,13 @@ async def _shaped(info: Info, events: AsyncGenerator[TurnEvent]) -> AsyncGenerat
     """A turn's (or a resumed reply's) events as the schema's; leaving leaves it running."""
     async with aclosing(events) as items:
         async for event in items:
-            if isinstance(event, messages.ReplyPiece):
+            if isinstance(event, ReplyPiece):
                 yield MessageDelta(
                     message_id=strawberry.ID(event.message_id),
                     delta=event.text,
                     offset=event.offset,
                     end=event.offset + len(event.text),
                 )
-            elif isinstance(event, messages.UserMessageStored | messages.AiMessageStored):
+            elif isinstance(event, UserMessageStored | AiMessageStored):
                 info.context.renew_loaders()
                 yield Message.from_model(event.message)

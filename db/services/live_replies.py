@@ -60,7 +60,7 @@ async def _from(
             elif isinstance(item, AiMessageStored):
                 yield item
             elif isinstance(item, Message):
-                yield AiMessageStored(item, replayed=True)
+                yield AiMessageStored(item)
 
 
 async def stop(*, runtime: Runtime, caller: Caller, session_id: str) -> bool:

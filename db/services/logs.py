@@ -14,7 +14,7 @@ from tortoise.queryset import QuerySet
 from db.errors import Invalid
 from db.identity import Caller, require_admin
 from db.models import LogEntry, LogLevel
-from db.services.keyset import SortKey, older_than
+from db.services.keyset import SortKey, newest_first
 from db.services.pagination import PageRequest, Slice, Window
 from db.services.text import storable
 from db.times import in_utc
@@ -111,13 +111,7 @@ async def window(
 ) -> Window[LogEntry]:
     """Entries newest first after a keyset cursor, for Relay connections."""
     authorize_read(caller=caller)
-    query = _filtered(level, start_time, end_time)
-    if after is not None:
-        query = query.filter(older_than(after))
-    rows = list(await query.order_by("-created_at", "-id").limit(page.size + 1))
-    return Window(
-        items=rows[: page.size], has_next=len(rows) > page.size, has_previous=after is not None
-    )
+    return await newest_first(_filtered(level, start_time, end_time), page=page, after=after)
 
 
 async def count(

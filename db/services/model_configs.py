@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from tortoise.transactions import in_transaction
 
@@ -25,22 +26,41 @@ BUILTIN_ECHO: dict[str, Any] = {"provider": "echo", "model_name": "echo", "model
 CHANGES_TOPIC = "model_configs"
 
 
+class Unchanged(enum.Enum):
+    """The value of a field a change leaves as it is (None sets a field to null)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
+# The fields a config may go without (null); the others always have a value.
+NULLABLE = frozenset({"base_url", "api_key_env"})
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigChanges:
-    """Fields an update may set; None means 'leave as is'."""
+    """The fields a create or update sets: UNCHANGED leaves a field as it is (or at its
+    default), None clears a nullable field (see NULLABLE) and is refused for the others."""
 
-    model_name: str | None = None
-    model_version: str | None = None
-    parameters: Mapping[str, Any] | None = None
-    provider: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    is_default: bool | None = None
+    model_name: str | Unchanged | None = UNCHANGED
+    model_version: str | Unchanged | None = UNCHANGED
+    parameters: Mapping[str, Any] | Unchanged | None = UNCHANGED
+    provider: str | Unchanged | None = UNCHANGED
+    base_url: str | Unchanged | None = UNCHANGED
+    api_key_env: str | Unchanged | None = UNCHANGED
+    is_default: bool | Unchanged | None = UNCHANGED
 
     def given(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None
+        """The fields to set, checked for nulls where a value is required."""
+        given = {
+            name: getattr(self, name)
+            for name in self.__slots__
+            if getattr(self, name) is not UNCHANGED
         }
+        for name, value in given.items():
+            if value is None and name not in NULLABLE:
+                raise Invalid("must not be null", field=name)
+        return given
 
 
 def spec_of(config: ModelConfig) -> ModelSpec:
@@ -57,20 +77,31 @@ def spec_of(config: ModelConfig) -> ModelSpec:
     )
 
 
-async def list_all() -> list[ModelConfig]:
+# Every authenticated caller reads every config: a config holds no secret (its key is
+# in the environment), and users choose a config for their sessions. A `Caller` exists
+# only once authenticated, so taking one is the rule.
+
+
+async def list_all(*, caller: Caller) -> list[ModelConfig]:
+    """Every config, oldest first."""
     return list(await ModelConfig.all().order_by("created_at", "id"))
 
 
-async def get(*, config_id: str) -> ModelConfig:
+async def get(*, caller: Caller, config_id: str) -> ModelConfig:
+    """One config; `NotFound` for an unknown or malformed id."""
+    return await _get(config_id)
+
+
+async def get_many(*, caller: Caller, config_ids: Sequence[str]) -> list[ModelConfig]:
+    """The configs of `config_ids` (unknown ids are left out)."""
+    return list(await ModelConfig.filter(id__in=[c for c in config_ids if is_uuid(c)]))
+
+
+async def _get(config_id: str) -> ModelConfig:
     config = await ModelConfig.get_or_none(id=config_id) if is_uuid(config_id) else None
     if config is None:
         raise NotFound("model config not found")
     return config
-
-
-async def get_many(config_ids: Sequence[str]) -> list[ModelConfig]:
-    """Configs by id, for loaders."""
-    return list(await ModelConfig.filter(id__in=[c for c in config_ids if is_uuid(c)]))
 
 
 async def get_default() -> ModelConfig:
@@ -146,7 +177,7 @@ async def update(
             "cannot be false: make another config the default instead", field="is_default"
         )
     async with in_transaction():
-        config = await get(config_id=config_id)
+        config = await _get(config_id)
         before = {name: getattr(config, name) for name in fields}
         for name, value in fields.items():
             setattr(config, name, value)

@@ -5,7 +5,7 @@ stored) whether or not anyone still listens, and a listener that comes back thro
 this process joins it again (`find`). Only an explicit request stops a turn
 (`stop_turn`, from any process through the event broker), and graceful shutdown
 (`drain`) gives running turns a grace period before it stops them. A stopped reply is
-stored with `finish_reason: "cancelled"` by `replies.answer`.
+stored with `finish_reason: "cancelled"` by the turn (`turns`).
 """
 
 from __future__ import annotations

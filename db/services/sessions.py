@@ -12,7 +12,7 @@ from db.identity import Caller
 from db.models import ChatSession, LogLevel
 from db.services import logs, model_configs, users
 from db.services.ids import is_uuid
-from db.services.keyset import SortKey, older_than
+from db.services.keyset import SortKey, newest_first
 from db.services.pagination import Slice, Window
 
 
@@ -33,8 +33,10 @@ def acting_user_id(caller: Caller, user_id: str | None) -> str:
     return user_id
 
 
-async def get(*, caller: Caller, session_id: str, owner_id: str | None = None) -> ChatSession:
-    """The session if the caller may see it (and it belongs to `owner_id` when given)."""
+async def get(*, caller: Caller, session_id: str, user_id: str | None = None) -> ChatSession:
+    """The session if the caller may see it; acting for `user_id` (see `acting_user_id`),
+    it must also be that user's."""
+    owner_id = acting_user_id(caller, user_id) if user_id is not None else None
     session = None
     # A malformed id matches nothing; it must not reach the database, where PostgreSQL
     # would refuse it while SQLite simply finds no row.
@@ -48,6 +50,13 @@ async def get(*, caller: Caller, session_id: str, owner_id: str | None = None) -
     return session
 
 
+def message_count(session: ChatSession) -> int:
+    """How many messages the session holds, without counting them: sequence numbers run
+    1..last_seq without gaps (messages are numbered in the transaction that stores them,
+    and never deleted)."""
+    return session.last_seq
+
+
 async def create(
     *, caller: Caller, user_id: str | None = None, model_config_id: str | None = None
 ) -> ChatSession:
@@ -58,7 +67,7 @@ async def create(
     if model_config_id is None:
         config = await model_configs.get_default()
     else:
-        config = await model_configs.get(config_id=model_config_id)
+        config = await model_configs.get(caller=caller, config_id=model_config_id)
     session = await ChatSession.create(user_id=owner_id, model_config_id=config.id)
     await logs.record(
         level=LogLevel.INFO,
@@ -74,9 +83,10 @@ async def create(
     return session
 
 
-async def get_many(session_ids: Sequence[str]) -> list[ChatSession]:
-    """Sessions by id, for loaders (callers reached them through an allowed path)."""
-    return list(await ChatSession.filter(id__in=[s for s in session_ids if is_uuid(s)]))
+async def get_many(*, caller: Caller, session_ids: Sequence[str]) -> list[ChatSession]:
+    """The sessions of `session_ids` the caller may see (others are simply left out)."""
+    wanted = [s for s in session_ids if is_uuid(s)]
+    return list(await ChatSession.filter(visible_to(caller), id__in=wanted))
 
 
 def _listed(caller: Caller, user_id: str | None) -> QuerySet[ChatSession]:
@@ -92,13 +102,7 @@ async def window(
     *, caller: Caller, user_id: str | None, page: Slice, after: SortKey | None = None
 ) -> Window[ChatSession]:
     """A user's sessions, newest first (the caller's own unless an admin names another)."""
-    query = _listed(caller, user_id)
-    if after is not None:
-        query = query.filter(older_than(after))
-    rows = list(await query.order_by("-created_at", "-id").limit(page.size + 1))
-    return Window(
-        items=rows[: page.size], has_next=len(rows) > page.size, has_previous=after is not None
-    )
+    return await newest_first(_listed(caller, user_id), page=page, after=after)
 
 
 async def count(*, caller: Caller, user_id: str | None) -> int:

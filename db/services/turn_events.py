@@ -9,10 +9,9 @@ from db.models import Message
 
 @dataclass(frozen=True, slots=True)
 class UserMessageStored:
-    """The question is stored (or was already, for an idempotent retry: `replayed`)."""
+    """The question is stored (or was already, for a retry)."""
 
     message: Message
-    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +26,9 @@ class ReplyPiece:
 
 @dataclass(frozen=True, slots=True)
 class AiMessageStored:
+    """The reply is stored (or was already)."""
+
     message: Message
-    replayed: bool = False
 
 
 TurnEvent = UserMessageStored | ReplyPiece | AiMessageStored

@@ -70,9 +70,11 @@ async def get(*, user_id: str) -> User:
     return user
 
 
-async def get_many(user_ids: Sequence[str]) -> list[User]:
-    """Users by id, for loaders."""
-    return list(await User.filter(id__in=[u for u in user_ids if is_uuid(u)]))
+async def get_many(*, caller: Caller, user_ids: Sequence[str]) -> list[User]:
+    """The users of `user_ids` the caller may see: admins everyone, a user themselves
+    (the owner of every session they can reach)."""
+    wanted = [u for u in user_ids if is_uuid(u) and (caller.is_admin or u == caller.user_id)]
+    return list(await User.filter(id__in=wanted))
 
 
 async def list_all() -> list[User]:
@@ -137,4 +139,4 @@ async def authenticate(*, token: str | None, source: str = "") -> Caller:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
     user = key.user
-    return Caller(user_id=str(user.id), name=user.name, role=Role(user.role), key_id=str(key.id))
+    return Caller(user_id=str(user.id), name=user.name, role=Role(user.role))

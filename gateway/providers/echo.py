@@ -6,8 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, Sequence
 
-from db.ports import ChatTurn, ModelReply, ModelSpec, ReplyDelta, Usage
-from db.services.history import estimate_tokens
+from db.ports import ChatTurn, ModelReply, ModelSpec, ReplyDelta, Usage, estimate_tokens
 
 LABELS = {
     "echo": True,

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from db.ports import ModelSpec
-from db.services.history import GATEWAY_PARAMETERS
+from db.ports import GATEWAY_PARAMETERS, ModelSpec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Parameters the provider reads itself; every other parameter goes into the request body.

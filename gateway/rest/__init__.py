@@ -27,7 +27,7 @@ async def openapi_json(request: Request) -> Response:
             ENDPOINTS,
             prefix=PREFIX,
             limits=runtime.limits,
-            providers=runtime.models.providers(),
+            providers=request.app.state.models.providers(),
         )
     )
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from db.errors import Invalid
 from db.identity import Caller
-from db.services import live_replies, messages
+from db.services import live_replies, messages, turns
 from db.services.pagination import PageRequest
 from gateway.rest import streaming
 from gateway.rest.requests import json_body, path_param, query, renamed
@@ -22,7 +22,7 @@ from gateway.rest.schemas import (
     SendResult,
     text_schema,
 )
-from gateway.rest.shapes import message_out
+from gateway.rest.shapes import ai_message_out, message_out, user_message_out
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -44,23 +44,23 @@ async def send_message(request: Request, caller: Caller) -> dict[str, Any] | Res
         raise Invalid(f"differs from the {IDEMPOTENCY_HEADER} header", field="client_message_id")
     key_name = IDEMPOTENCY_HEADER if header_key is not None else "client_message_id"
     stream = streaming.wants_stream(request.headers.get("accept"))
-    turn = messages.run_turn(
-        runtime=runtime_of(request),
-        caller=caller,
+    question = turns.SendRequest(
         session_id=path_param(request, "session_id"),
         user_id=body.user_id,
         content=body.message,
         metadata=body.metadata,
         client_message_id=header_key if header_key is not None else body.client_message_id,
-        stream=stream,
+    )
+    turn = turns.run_turn(
+        runtime=runtime_of(request), caller=caller, request=question, stream=stream
     )
     with renamed({"content": "message", "client_message_id": key_name}):
         if stream:
             return await streaming.event_stream(turn)
-        result = await messages.complete(turn)
+        result = await turns.complete(turn)
     return {
-        "user_message": streaming.user_message_out(result.user_message),
-        "ai_message": streaming.ai_message_out(result.ai_message),
+        "user_message": user_message_out(result.user_message),
+        "ai_message": ai_message_out(result.ai_message),
     }
 
 
@@ -92,7 +92,7 @@ _IDEMPOTENCY_PARAMETER = {
     ),
     "schema": {
         "type": "string",
-        **text_schema(messages.MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True),
+        **text_schema(turns.MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True),
     },
 }
 

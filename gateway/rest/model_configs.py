@@ -8,14 +8,14 @@ from starlette.requests import Request
 
 from db.identity import Caller
 from db.services import model_configs
-from gateway.rest.requests import iso, json_body, path_param, renamed
+from gateway.rest.requests import json_body, path_param, renamed
 from gateway.rest.routing import Endpoint, runtime_of
 from gateway.rest.schemas import ModelConfigList, ModelConfigUpdated, UpdateModelConfigBody
-from gateway.rest.shapes import model_config_out
+from gateway.rest.shapes import model_config_out, model_config_updated
 
 
 async def list_model_configs(request: Request, caller: Caller) -> dict[str, Any]:
-    configs = await model_configs.list_all()
+    configs = await model_configs.list_all(caller=caller)
     return {"models": [model_config_out(config) for config in configs]}
 
 
@@ -27,13 +27,9 @@ async def update_model_config(request: Request, caller: Caller) -> dict[str, Any
             caller=caller,
             runtime=runtime_of(request),
             config_id=path_param(request, "config_id"),
-            changes=model_configs.ConfigChanges(**body.model_dump(exclude_none=True)),
+            changes=model_configs.ConfigChanges(**body.changes()),
         )
-    return {
-        "config_id": str(config.id),
-        "updated_time": iso(config.updated_at),
-        "version": config.version,
-    }
+    return model_config_updated(config)
 
 
 ENDPOINTS = [

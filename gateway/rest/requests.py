@@ -11,12 +11,10 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from db.errors import Invalid
-from db.times import iso
 from gateway import json_input
 from gateway.rest.routing import runtime_of
 
 M = TypeVar("M", bound=BaseModel)
-__all__ = ["iso", "json_body", "path_param", "query", "renamed"]
 
 _READABLE = {
     "missing": "is required",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
-from db.services.messages import MAX_CLIENT_MESSAGE_ID_CHARS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
 from db.services.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+from db.services.turns import MAX_CLIENT_MESSAGE_ID_CHARS
 
 # `model_*` field names are part of the frozen contract.
 _BODY = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
@@ -63,21 +63,33 @@ class SendMessageBody(BaseModel):
 
 
 class UpdateModelConfigBody(BaseModel):
+    """Fields left out are kept; null clears base_url or api_key_env (JSON Merge Patch)."""
+
     model_config = _BODY
-    model_name: str | None = _config_text("model_name")
-    model_version: str | None = _config_text("model_version")
+    # Not nullable: the default only stands for "left out" (model_fields_set tells).
+    model_name: str = _config_text("model_name")
+    model_version: str = _config_text("model_version")
     # Described in the document as ConfigParameters (see gateway.rest.openapi).
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
     # enum: the providers of this server, filled in when the document is built.
-    provider: str | None = _config_text("provider")
-    base_url: str | None = _config_text("base_url")
+    provider: str = _config_text("provider")
+    base_url: str | None = Field(
+        None,
+        description="null removes it (the provider's default endpoint).",
+        json_schema_extra=text_schema(TEXT_LIMITS["base_url"]),
+    )
     api_key_env: str | None = Field(
         None,
+        description="null removes it (a keyless server).",
         json_schema_extra={"maxLength": TEXT_LIMITS["api_key_env"], "pattern": ENV_NAME_PATTERN},
     )
-    is_default: bool | None = Field(
-        None, description="Only true: make another config the default to unset this one."
+    is_default: bool = Field(
+        False, description="Only true: make another config the default to unset this one."
     )
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent, null included."""
+        return self.model_dump(include=self.model_fields_set)
 
 
 class PageQuery(BaseModel):
@@ -100,13 +112,6 @@ class LogsQuery(PageQuery):
             value = _SPACED_OFFSET.sub(r"+\1", value.strip())
             if _NUMBER.fullmatch(value):
                 raise PydanticCustomError("datetime_parsing", "Input is a number, not a time")
-        return value
-
-    @field_validator("start_time", "end_time")
-    @classmethod
-    def _assume_utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
         return value
 
 

@@ -1,45 +1,70 @@
-"""Models -> the exact dicts of the original design (extra keys allowed, none renamed)."""
+"""Stored rows -> the exact dicts of the original design, by its one naming rule.
+
+A row's id is `<kind>_id`, a `..._at` time is `..._time` in ISO 8601 UTC, an enum is its
+value, and every other field keeps its stored name and value.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+from tortoise.models import Model
+
 from db.models import LogEntry, Message, ModelConfig
-from gateway.rest.requests import iso
+from db.times import iso
+
+
+def record(row: Model, id_key: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """`row` as the original design shows it: its id as `id_key`, then `fields`."""
+    shaped: dict[str, Any] = {id_key: str(row.pk)}
+    for name in fields:
+        value = getattr(row, name)
+        if name.endswith("_at"):
+            shaped[name.removesuffix("_at") + "_time"] = iso(value)
+        elif isinstance(value, StrEnum):
+            shaped[name] = value.value
+        else:
+            shaped[name] = value
+    return shaped
 
 
 def message_out(message: Message) -> dict[str, Any]:
-    return {
-        "message_id": str(message.id),
-        "type": str(message.type),
-        "content": message.content,
-        "created_time": iso(message.created_at),
-        "metadata": message.metadata,
-    }
+    return record(message, "message_id", ("type", "content", "created_at", "metadata"))
+
+
+def user_message_out(message: Message) -> dict[str, Any]:
+    """The question as a send answers it: which message it became, and when."""
+    return record(message, "message_id", ("created_at",))
+
+
+def ai_message_out(message: Message) -> dict[str, Any]:
+    return record(message, "message_id", ("content", "created_at", "metadata"))
 
 
 def model_config_out(config: ModelConfig) -> dict[str, Any]:
-    return {
-        "config_id": str(config.id),
-        "model_name": config.model_name,
-        "model_version": config.model_version,
-        "parameters": config.parameters,
-        "provider": config.provider,
-        "base_url": config.base_url,
-        "api_key_env": config.api_key_env,
-        "is_default": config.is_default,
-        "version": config.version,
-        "updated_time": iso(config.updated_at),
-    }
+    return record(
+        config,
+        "config_id",
+        (
+            "model_name",
+            "model_version",
+            "parameters",
+            "provider",
+            "base_url",
+            "api_key_env",
+            "is_default",
+            "version",
+            "updated_at",
+        ),
+    )
+
+
+def model_config_updated(config: ModelConfig) -> dict[str, Any]:
+    return record(config, "config_id", ("updated_at", "version"))
 
 
 def log_out(entry: LogEntry) -> dict[str, Any]:
-    return {
-        "log_id": str(entry.id),
-        "level": str(entry.level),
-        "message": entry.message,
-        "created_time": iso(entry.created_at),
-        "event": entry.event,
-        "actor_id": entry.actor_id,
-        "details": entry.details,
-    }
+    return record(
+        entry, "log_id", ("level", "message", "created_at", "event", "actor_id", "details")
+    )

@@ -25,10 +25,9 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from db.errors import Invalid, ServiceError
-from db.models import Message
-from db.services.messages import ReplyPiece, TurnEvent, UserMessageStored
+from db.services.turn_events import ReplyPiece, TurnEvent, UserMessageStored
 from gateway.rest.envelope import status_of
-from gateway.rest.shapes import message_out
+from gateway.rest.shapes import ai_message_out, user_message_out
 
 MEDIA_TYPE = "text/event-stream"
 LAST_EVENT_ID = "Last-Event-ID"
@@ -53,17 +52,6 @@ def last_event_id(value: str | None) -> int:
     if not value.isascii() or not value.isdigit() or len(value) > 10:
         raise Invalid("must be the id of a delta event: a whole number", field=LAST_EVENT_ID)
     return int(value)
-
-
-def user_message_out(message: Message) -> dict[str, Any]:
-    shaped = message_out(message)
-    return {"message_id": shaped["message_id"], "created_time": shaped["created_time"]}
-
-
-def ai_message_out(message: Message) -> dict[str, Any]:
-    shaped = message_out(message)
-    del shaped["type"]
-    return shaped
 
 
 async def _frames(first: TurnEvent | None, rest: AsyncGenerator[TurnEvent]) -> AsyncIterator[bytes]:

@@ -3,11 +3,18 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
+from db.services.turns import SendRequest
+
+_ACTING_FOR = "Admins: act for this user (the caller's own id otherwise); as REST's user_id."
+
 
 @strawberry.input
 class CreateSessionInput:
     model_config_id: strawberry.ID | None = strawberry.field(
         default=None, description="Absent: the default model config."
+    )
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description=f"The session's owner. {_ACTING_FOR}"
     )
 
 
@@ -20,19 +27,34 @@ class SendMessageInput:
         default=None,
         description="Retry key: a repeat stores nothing twice; after a model failure it re-asks.",
     )
-
-
-@strawberry.input
-class UpdateModelConfigInput:
-    model_name: str | None = None
-    model_version: str | None = None
-    parameters: JSON | None = None
-    provider: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = strawberry.field(
-        default=None, description="NAME of the environment variable holding the key."
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description=f"The session must be this user's. {_ACTING_FOR}"
     )
-    is_default: bool | None = None
+
+    def to_request(self) -> SendRequest:
+        return SendRequest(
+            session_id=self.session_id,
+            content=self.content,
+            metadata=self.metadata,
+            user_id=self.user_id,
+            client_message_id=self.client_message_id,
+        )
+
+
+# Config inputs tell a field left out (kept as it is) from null (cleared, where it may be).
+
+
+@strawberry.input(description="Fields left out are kept; null clears baseUrl or apiKeyEnv.")
+class UpdateModelConfigInput:
+    model_name: str | None = strawberry.UNSET
+    model_version: str | None = strawberry.UNSET
+    parameters: JSON | None = strawberry.UNSET
+    provider: str | None = strawberry.UNSET
+    base_url: str | None = strawberry.UNSET
+    api_key_env: str | None = strawberry.field(
+        default=strawberry.UNSET, description="NAME of the environment variable holding the key."
+    )
+    is_default: bool | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -40,9 +62,9 @@ class CreateModelConfigInput:
     model_name: str
     model_version: str
     provider: str
-    parameters: JSON | None = None
-    base_url: str | None = None
+    parameters: JSON | None = strawberry.UNSET
+    base_url: str | None = strawberry.UNSET
     api_key_env: str | None = strawberry.field(
-        default=None, description="NAME of the environment variable holding the key."
+        default=strawberry.UNSET, description="NAME of the environment variable holding the key."
     )
-    is_default: bool | None = None
+    is_default: bool | None = strawberry.UNSET

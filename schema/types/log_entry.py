@@ -7,6 +7,7 @@ from strawberry.scalars import JSON
 
 from db import models
 from schema.types.enums import LogLevel
+from schema.types.rows import from_row
 
 
 @strawberry.type
@@ -21,12 +22,5 @@ class LogEntry:
 
     @classmethod
     def from_model(cls, row: models.LogEntry) -> LogEntry:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            level=LogLevel(str(row.level)),
-            message=row.message,
-            created_at=row.created_at,
-            event=row.event,
-            actor_id=strawberry.ID(row.actor_id) if row.actor_id else None,
-            details=row.details,
-        )
+        actor_id = strawberry.ID(row.actor_id) if row.actor_id else None
+        return from_row(cls, row, level=LogLevel(row.level), actor_id=actor_id)

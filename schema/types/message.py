@@ -7,9 +7,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
-from db.errors import NotFound
 from schema.context import Info
+from schema.loaders import load_one
 from schema.types.enums import MessageType
+from schema.types.rows import from_row
 
 if TYPE_CHECKING:
     from schema.types.session import ChatSession
@@ -30,21 +31,13 @@ class Message:
     ) -> Annotated[ChatSession, strawberry.lazy("schema.types.session")]:
         from schema.types.session import ChatSession
 
-        session = await info.context.loaders.sessions.load(str(self.row.session_id))
-        if session is None:
-            raise NotFound("session not found")
-        return ChatSession.from_model(session)
+        loader = info.context.loaders.sessions
+        key = str(self.row.session_id)
+        return ChatSession.from_model(await load_one(loader, key, missing="session not found"))
 
     @classmethod
     def from_model(cls, row: models.Message) -> Message:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            type=MessageType(str(row.type)),
-            content=row.content,
-            metadata=row.metadata,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row, type=MessageType(row.type), row=row)
 
 
 @strawberry.type(description="A piece of a reply as the model produces it.")

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
+from schema.types.rows import from_row
 
 
 @strawberry.type(description="How to reach one AI model. Never holds a secret.")
@@ -25,15 +26,4 @@ class ModelConfig:
 
     @classmethod
     def from_model(cls, row: models.ModelConfig) -> ModelConfig:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            model_name=row.model_name,
-            model_version=row.model_version,
-            provider=row.provider,
-            parameters=row.parameters,
-            base_url=row.base_url,
-            api_key_env=row.api_key_env,
-            is_default=row.is_default,
-            version=row.version,
-            updated_at=row.updated_at,
-        )
+        return from_row(cls, row)

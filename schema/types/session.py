@@ -5,14 +5,15 @@ from datetime import datetime
 import strawberry
 
 from db import models
-from db.errors import NotFound
+from db.services import sessions
 from db.services.pagination import Slice
 from schema.context import Info
 from schema.cursors import parse_seq_cursor, seq_cursor
-from schema.loaders import WindowKey
+from schema.loaders import WindowKey, load_one
 from schema.types.connection import Connection, Edge
 from schema.types.message import Message
 from schema.types.model_config import ModelConfig
+from schema.types.rows import from_row
 from schema.types.user import User
 
 
@@ -25,17 +26,15 @@ class ChatSession:
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        user = await info.context.loaders.users.load(str(self.row.user_id))
-        if user is None:
-            raise NotFound("user not found")
-        return User.from_model(user)
+        loader = info.context.loaders.users
+        key = str(self.row.user_id)
+        return User.from_model(await load_one(loader, key, missing="user not found"))
 
     @strawberry.field
     async def model_config(self, info: Info) -> ModelConfig:
-        config = await info.context.loaders.model_configs.load(str(self.row.model_config_id))
-        if config is None:
-            raise NotFound("model config not found")
-        return ModelConfig.from_model(config)
+        loader = info.context.loaders.model_configs
+        key = str(self.row.model_config_id)
+        return ModelConfig.from_model(await load_one(loader, key, missing="model config not found"))
 
     @strawberry.field(description="Oldest first; keyset-paginated in both directions.")
     async def messages(
@@ -70,10 +69,4 @@ class ChatSession:
 
     @classmethod
     def from_model(cls, row: models.ChatSession) -> ChatSession:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            created_at=row.created_at,
-            # Sequence numbers run 1..last_seq without gaps: no COUNT query needed.
-            message_count=row.last_seq,
-            row=row,
-        )
+        return from_row(cls, row, message_count=sessions.message_count(row), row=row)

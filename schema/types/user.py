@@ -4,6 +4,7 @@ import strawberry
 
 from db import models
 from schema.types.enums import Role
+from schema.types.rows import from_row
 
 
 @strawberry.type
@@ -14,4 +15,4 @@ class User:
 
     @classmethod
     def from_model(cls, row: models.User) -> User:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, role=Role(str(row.role)))
+        return from_row(cls, row, role=Role(row.role))

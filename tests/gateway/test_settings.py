@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from db.ports import Limits
 from db.services import model_configs
 from gateway.app import create_app
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import Settings, SettingsError, load_settings
+from schema import GraphQLLimits
 from tests.factories import make_account
 from tests.servers import SETTING_NAMES, child_env, free_port, run_cli
 
@@ -141,3 +144,24 @@ async def test_model_providers_limits_what_a_config_may_name(
     assert refused.status_code == 400 and "known: echo" in refused.json()["message"]
     provider = document["components"]["schemas"]["UpdateModelConfigBody"]["properties"]["provider"]
     assert re.search(provider["pattern"], " echo ") and not re.search(provider["pattern"], "openai")
+
+
+def test_the_limits_of_each_layer_are_read_from_the_settings_of_their_names() -> None:
+    """The service layer's `Limits` and the GraphQL door's limits come from the settings
+    of the same names; a limit without a setting is a fixed one, named here."""
+    settings = load_settings(
+        max_message_chars=123, turn_lease_seconds=7, graphql_max_depth=5, _env_file=None
+    )
+
+    limits = settings.values_for(Limits)
+    graphql = settings.values_for(GraphQLLimits, prefix="graphql_")
+
+    assert (limits.max_message_chars, limits.turn_lease_seconds) == (123, 7)
+    assert graphql.max_depth == 5
+    fixed = {
+        field.name
+        for shape, prefix in ((Limits, ""), (GraphQLLimits, "graphql_"))
+        for field in dataclasses.fields(shape)
+        if prefix + field.name not in Settings.model_fields
+    }
+    assert fixed == {"max_metadata_bytes"}

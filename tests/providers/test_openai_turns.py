@@ -7,17 +7,20 @@ from starlette.applications import Starlette
 
 from db.identity import Caller
 from db.models import Role
-from db.services import messages
-from tests.factories import create_session, make_account, make_config
+from db.services import turns
+from tests.factories import Account, create_session, make_config
 from tests.providers.conftest import KEY_ENV
 from tests.providers.fake_openai import FakeOpenAI, stream
 from tests.providers.frames import reply_frames
 
 
 async def test_a_streamed_turn_stores_the_reply_with_its_metadata(
-    app: Starlette, client: httpx.AsyncClient, fake_openai: FakeOpenAI, api_key: str
+    app: Starlette,
+    client: httpx.AsyncClient,
+    alice: Account,
+    fake_openai: FakeOpenAI,
+    api_key: str,
 ) -> None:
-    alice = await make_account("alice")
     config = await make_config(
         provider="openai", model_name="gpt-fake", base_url=fake_openai.base_url, api_key_env=KEY_ENV
     )
@@ -27,14 +30,16 @@ async def test_a_streamed_turn_stores_the_reply_with_its_metadata(
 
     events = [
         event
-        async for event in messages.run_turn(
-            runtime=app.state.runtime, caller=caller, session_id=session_id, content="a story"
+        async for event in turns.run_turn(
+            runtime=app.state.runtime,
+            caller=caller,
+            request=turns.SendRequest(session_id=session_id, content="a story"),
         )
     ]
 
-    pieces = [event.text for event in events if isinstance(event, messages.ReplyPiece)]
+    pieces = [event.text for event in events if isinstance(event, turns.ReplyPiece)]
     assert pieces == ["Once ", "upon ", "a time."]
-    [stored] = [event for event in events if isinstance(event, messages.AiMessageStored)]
+    [stored] = [event for event in events if isinstance(event, turns.AiMessageStored)]
     assert stored.message.content == "Once upon a time."
     metadata = stored.message.metadata
     assert metadata["streamed"] is True

@@ -112,6 +112,25 @@ async def test_provider_may_change_to_a_known_one(client: httpx.AsyncClient) -> 
     assert ok(await send(client, root, session_id))["ai_message"]["metadata"]["provider"] == "flaky"
 
 
+async def test_null_clears_base_url_and_api_key_env(
+    client: httpx.AsyncClient, admin: Account, alice: Account
+) -> None:
+    config = await make_config(base_url="https://models.example/v1", api_key_env="SOME_KEY")
+
+    data = ok(await _put(client, admin, str(config.id), {"base_url": None, "api_key_env": None}))
+
+    assert data["version"] == 2
+    listed = (await _models(client, alice))[str(config.id)]
+    assert (listed["base_url"], listed["api_key_env"]) == (None, None)
+    assert listed["model_name"] == config.model_name  # left out: kept
+    logs = ok(await client.get(url("/logs"), headers=admin.headers))["logs"]
+    updated = next(entry for entry in logs if entry["event"] == "model_config.updated")
+    assert updated["details"]["changes"] == {
+        "base_url": {"from": "https://models.example/v1", "to": None},
+        "api_key_env": {"from": "SOME_KEY", "to": None},
+    }
+
+
 BAD_UPDATES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown provider": ({"provider": "no-such-provider"}, "provider"),
     "api_key parameter": ({"parameters": {"api_key": SECRET}}, "parameters"),
@@ -121,6 +140,11 @@ BAD_UPDATES: dict[str, tuple[dict[str, Any], str]] = {
     "key as api_key_env": ({"api_key_env": SECRET}, "api_key_env"),
     "empty model_name": ({"model_name": "  "}, "model_name"),
     "is_default false": ({"is_default": False}, "is_default"),
+    "null model_name": ({"model_name": None}, "model_name"),
+    "null model_version": ({"model_version": None}, "model_version"),
+    "null provider": ({"provider": None}, "provider"),
+    "null parameters": ({"parameters": None}, "parameters"),
+    "null is_default": ({"is_default": None}, "is_default"),
     "nothing to change": ({}, "body"),
 }
 

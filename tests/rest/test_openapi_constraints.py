@@ -26,7 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from db.services import model_configs
-from tests.factories import Account, create_session, make_account
+from tests.factories import Account, create_session
 from tests.rest.expect import refused
 from tests.rest.openapi_check import fetch_document
 
@@ -147,7 +147,10 @@ def _numbers(schema: dict[str, Any]) -> Iterator[int]:
 
 
 def _constraints(schema: dict[str, Any], document: Document) -> dict[str, Any]:
-    """The schema's own keywords merged with those of its non-null anyOf branches."""
+    """The schema's own keywords (those of the schema it references, if it is a `$ref`)
+    merged with those of its non-null anyOf branches."""
+    if "$ref" in schema:
+        schema = document.schema(schema["$ref"])
     merged = {k: v for k, v in schema.items() if k != "anyOf"}
     for branch in schema.get("anyOf", []):
         if "$ref" in branch:
@@ -208,9 +211,10 @@ def query_probes(parameters: list[dict[str, Any]]) -> Iterator[Probe]:
 
 
 @pytest.fixture
-async def accounts(client: httpx.AsyncClient) -> tuple[Account, Account, str]:
-    alice, root = await make_account("alice"), await make_account("root", admin=True)
-    return alice, root, await create_session(client, alice)
+async def accounts(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> tuple[Account, Account, str]:
+    return alice, admin, await create_session(client, alice)
 
 
 async def _answer(

@@ -127,6 +127,33 @@ async def test_update_model_config_bumps_the_version_and_the_next_reply_uses_it(
     assert changed["details"]["changes"]["model_name"] == {"from": "before", "to": "after"}
 
 
+async def test_update_model_config_clears_nullable_fields_given_as_null(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    config = await make_config(base_url="https://models.example/v1", api_key_env="SOME_KEY")
+    variables = {"id": str(config.id), "input": {"baseUrl": None, "apiKeyEnv": None}}
+
+    updated = (await ok(client, UPDATE, admin, variables))["updateModelConfig"]
+
+    assert (updated["baseUrl"], updated["apiKeyEnv"], updated["version"]) == (None, None, 2)
+    assert updated["modelName"] == config.model_name  # left out: kept
+
+
+async def test_update_model_config_refuses_null_for_a_required_field(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    config = await make_config()
+    for field in ("modelName", "modelVersion", "provider", "parameters", "isDefault"):
+        variables = {"id": str(config.id), "input": {field: None}}
+
+        error = await fails(client, UPDATE, admin, variables, code="BAD_USER_INPUT")
+
+        assert error["extensions"]["field"] == field
+        assert error["message"] == f"{field}: must not be null"
+    listed = await ok(client, f'{{ modelConfig(id: "{config.id}") {{ version }} }}', admin)
+    assert listed["modelConfig"]["version"] == 1
+
+
 async def test_create_model_config_with_every_field_and_make_it_the_default(
     client: httpx.AsyncClient, alice: Account, admin: Account
 ) -> None:

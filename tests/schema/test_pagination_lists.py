@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from db.models import LogLevel
 from tests.factories import Account, make_log
@@ -102,3 +103,19 @@ async def test_logs_filters_with_pagination(client: httpx.AsyncClient, admin: Ac
     assert of(since) == [messages[5], messages[2]]
     until, _, _ = await walk(client, admin, LOGS, "logs", end=end, level="INFO")
     assert of(until) == [messages[3], messages[0]]
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["2026-03-01T13:00:00", "2026-03-01T13:00:00+00:00", "2026-03-01T14:00:00+01:00"],
+)
+async def test_logs_read_a_time_without_an_offset_as_utc(
+    client: httpx.AsyncClient, admin: Account, start: str
+) -> None:
+    """As the REST door does: the rule is the service's, not either door's."""
+    messages = await make_logs()
+
+    pages, _, total = await walk(client, admin, LOGS, "logs", start=start)
+
+    assert [node["message"] for nodes in pages for node in nodes] == messages[:0:-1]
+    assert total == 5

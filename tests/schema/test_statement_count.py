@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from db.services import messages, sessions, users
+from db.services import sessions, turns, users
 from tests.factories import Account, make_account, make_config
 from tests.schema.gql import ok
 from tests.schema.statements import counted
@@ -30,11 +30,10 @@ async def account_with_sessions(app: Starlette, name: str, count: int) -> Accoun
     for n in range(count):
         session = await sessions.create(caller=caller, model_config_id=configs[n % 2])
         for turn in range(n % 3 + 1):
-            await messages.send(
+            await turns.send(
                 runtime=app.state.runtime,
                 caller=caller,
-                session_id=str(session.id),
-                content=f"message {turn}",
+                request=turns.SendRequest(session_id=str(session.id), content=f"message {turn}"),
             )
     return account
 

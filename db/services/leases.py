@@ -1,0 +1,134 @@
+"""One reply at a time per session, across every process sharing the database.
+
+A turn holds a lease written into the session row by a conditional UPDATE, which works
+the same on SQLite and PostgreSQL and needs no connection held open while the model
+thinks. A heartbeat extends the lease; a crashed process's lease simply expires.
+Waiters of one process queue on an asyncio.Lock so only one of them polls the database.
+A lease that cannot be given back (the database is away) is given back in the background
+as soon as the database answers again, so the session is not held until its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from db.errors import Busy
+from db.models import ChatSession
+
+logger = logging.getLogger(__name__)
+
+_local_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+# Releases retried in the background (a reference keeps each task alive until it ends).
+_pending_releases: set[asyncio.Task[None]] = set()
+RELEASE_RETRY_MAX_DELAY = 1.0
+
+
+@asynccontextmanager
+async def exclusive(
+    session_id: str, *, wait_seconds: float, lease_seconds: float
+) -> AsyncIterator[str]:
+    """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`.
+
+    The lease lasts `lease_seconds` unless renewed: how long a dead process's turn blocks.
+    The block gets the lease's token, which names this turn (a stop request names it)."""
+    lease = timedelta(seconds=lease_seconds)
+    lock = _local_locks.get(session_id)
+    if lock is None:
+        lock = _local_locks[session_id] = asyncio.Lock()
+    token = uuid.uuid4().hex
+    try:
+        async with asyncio.timeout(wait_seconds):
+            await lock.acquire()
+            try:
+                await _acquire(session_id, token, lease)
+            except BaseException:
+                lock.release()
+                raise
+    except TimeoutError:
+        raise Busy("the session is busy with another reply; retry later") from None
+    heartbeat = asyncio.create_task(_keep_alive(session_id, token, lease))
+    try:
+        yield token
+    finally:
+        heartbeat.cancel()
+        with suppress(asyncio.CancelledError):
+            await heartbeat
+        # Shielded: a cancelled turn must still give the session back.
+        await asyncio.shield(_release(session_id, token, lease))
+        lock.release()
+
+
+async def _try_acquire(session_id: str, token: str, lease: timedelta) -> bool:
+    now = datetime.now(UTC)
+    taken = await ChatSession.filter(
+        Q(id=session_id) & (Q(turn_token__isnull=True) | Q(turn_expires_at__lt=now))
+    ).update(turn_token=token, turn_expires_at=now + lease)
+    return taken == 1
+
+
+async def _acquire(session_id: str, token: str, lease: timedelta) -> None:
+    delay = 0.005
+    while not await _try_acquire(session_id, token, lease):
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+
+
+async def _keep_alive(session_id: str, token: str, lease: timedelta) -> None:
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:
+            kept = await ChatSession.filter(id=session_id, turn_token=token).update(
+                turn_expires_at=datetime.now(UTC) + lease
+            )
+        except Exception:
+            logger.exception("could not extend the turn lease of session %s", session_id)
+            continue
+        if not kept:
+            logger.warning("turn lease of session %s was lost", session_id)
+            return
+
+
+async def _give_back(session_id: str, token: str) -> None:
+    # Only this turn's own lease: a later turn's is never touched.
+    await ChatSession.filter(id=session_id, turn_token=token).update(
+        turn_token=None, turn_expires_at=None
+    )
+
+
+async def _release(session_id: str, token: str, lease: timedelta) -> None:
+    try:
+        await _give_back(session_id, token)
+    except Exception:
+        logger.exception("could not release the turn lease of session %s", session_id)
+    else:
+        return
+    # The turn ends now all the same (its caller must not wait for the database); the
+    # lease is given back once the database answers, or expires by itself meanwhile.
+    task = asyncio.create_task(_release_later(session_id, token, lease))
+    _pending_releases.add(task)
+    task.add_done_callback(_pending_releases.discard)
+
+
+async def _release_later(session_id: str, token: str, lease: timedelta) -> None:
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + lease.total_seconds()
+    delay = 0.05
+    while loop.time() < give_up_at:
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, RELEASE_RETRY_MAX_DELAY)
+        try:
+            await _give_back(session_id, token)
+        except Exception as exc:
+            logger.info("turn lease of session %s not released yet (%s)", session_id, exc)
+            continue
+        logger.info("released the turn lease of session %s after a failure", session_id)
+        return
