@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from db.events import InProcessBroker
-from tests.factories import create_session, make_account, read_history, send
+from tests.factories import Account, create_session, read_history, send
 
 
 class LosingBroker(InProcessBroker):
@@ -29,9 +29,8 @@ def events() -> LosingBroker:
 
 
 async def test_a_message_whose_announcement_fails_is_still_stored_and_answered(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, alice: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    alice = await make_account()
     session_id = await create_session(client, alice)
 
     response = await send(client, alice, session_id, "hello")

@@ -151,12 +151,12 @@ async def test_a_missing_key_variable_fails_the_reply_naming_it(
 )
 async def test_a_config_that_cannot_work_is_refused_when_saved(
     client: httpx.AsyncClient,
+    admin: Account,
     fake_openai: FakeOpenAI,
     api_key: str,
     changes: dict[str, Any],
     field: str,
 ) -> None:
-    admin = await make_account("root", admin=True)
     _, _, config = await openai_session(client, fake_openai)
 
     response = await client.put(

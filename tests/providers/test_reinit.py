@@ -18,7 +18,7 @@ from db.ports import ChatTurn, ModelReply, ReplyDelta
 from db.services import model_configs
 from gateway.providers import OpenAIProvider, ProviderRegistry
 from gateway.providers.retry import ProviderTimeouts
-from tests.factories import create_session, make_account, make_config, send
+from tests.factories import Account, create_session, make_config, send
 from tests.providers.conftest import KEY_ENV, RETRY, openai_spec
 from tests.providers.fake_openai import FakeOpenAI, held, reply, stream, wait_until
 from tests.providers.frames import chunk, frame, reply_frames
@@ -96,10 +96,10 @@ async def test_config_update_through_rest_during_a_reply(
     fake_openai: FakeOpenAI,
     api_key: str,
     client: httpx.AsyncClient,
+    alice: Account,
+    admin: Account,
     registry: ProviderRegistry,
 ) -> None:
-    admin = await make_account("root", admin=True)
-    alice = await make_account("alice")
     config = await make_config(
         provider="openai", model_name="gpt-fake", base_url=fake_openai.base_url, api_key_env=KEY_ENV
     )
@@ -138,11 +138,11 @@ async def test_config_update_through_the_service_rebuilds_with_the_new_key(
     fake_openai: FakeOpenAI,
     api_key: str,
     client: httpx.AsyncClient,
+    alice: Account,
+    admin: Account,
     app: Starlette,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    admin = await make_account("root", admin=True)
-    alice = await make_account("alice")
     config = await make_config(
         provider="openai", model_name="gpt-fake", base_url=fake_openai.base_url, api_key_env=KEY_ENV
     )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from db.services import model_configs, users
-from tests.factories import Account, create_session, make_account
+from tests.factories import Account, create_session
 from tests.rest.expect import ok, refused, url
 from tests.rest.routes import RouteCall, Target, each_route
 
@@ -30,12 +30,10 @@ class World:
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient) -> World:
-    alice, bob = await make_account("alice"), await make_account("bob")
-    root = await make_account("root", admin=True)
+async def world(client: httpx.AsyncClient, alice: Account, bob: Account, admin: Account) -> World:
     session_id = await create_session(client, alice)
     config = await model_configs.get_default()
-    return World(alice, bob, root, Target(session_id, str(config.id), alice.user_id))
+    return World(alice, bob, admin, Target(session_id, str(config.id), alice.user_id))
 
 
 def _basic(account: Account) -> str:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from db.services import model_configs
-from tests.factories import Account, create_session, make_account
+from tests.factories import Account, create_session
 from tests.rest.expect import ok, refused, url
 
 
@@ -34,11 +34,10 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(client: httpx.AsyncClient) -> Scene:
-    alice, root = await make_account("alice"), await make_account("root", admin=True)
+async def scene(client: httpx.AsyncClient, alice: Account, admin: Account) -> Scene:
     session_id = await create_session(client, alice)
     config_id = str((await model_configs.get_default()).id)
-    return Scene(alice, root, session_id, config_id)
+    return Scene(alice, admin, session_id, config_id)
 
 
 async def _refused_without_effect(

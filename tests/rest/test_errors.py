@@ -12,7 +12,7 @@ import pytest
 from db.ports import ChatTurn, ModelReply, ModelSpec, ReplyDelta
 from db.services import logs as audit
 from gateway.providers import EchoProvider, ProviderRegistry
-from tests.factories import create_session, make_account, make_config, send
+from tests.factories import Account, create_session, make_config, send
 from tests.providers import FlakyProvider
 from tests.rest.expect import ok, refused, url
 from tests.rest.openapi_check import fetch_document
@@ -54,8 +54,9 @@ def registry(flaky: FlakyProvider) -> ProviderRegistry:
     "path",
     ["/api/v1/nope", "/api/v1/sessions/x", "/api/v1/model-configs/x/y", "/api/v2/sessions", "/"],
 )
-async def test_unknown_route_is_a_404_envelope(client: httpx.AsyncClient, path: str) -> None:
-    admin = await make_account("root", admin=True)
+async def test_unknown_route_is_a_404_envelope(
+    client: httpx.AsyncClient, admin: Account, path: str
+) -> None:
     for method in ("GET", "POST"):
         response = await client.request(method, path, headers=admin.headers)
         assert refused(response, 404) == "route not found"
@@ -77,36 +78,40 @@ async def test_wrong_method_is_a_405_envelope_naming_every_allowed_method(
 
 
 @pytest.mark.internal_errors
-async def test_unexpected_exception_is_a_bare_500_and_logged(client: httpx.AsyncClient) -> None:
-    root = await make_account("root", admin=True)
+async def test_unexpected_exception_is_a_bare_500_and_logged(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     config = await make_config(model_name="victim")
     body = {"provider": "broken"}
-    response = await client.put(url(f"/model-configs/{config.id}"), json=body, headers=root.headers)
+    response = await client.put(
+        url(f"/model-configs/{config.id}"), json=body, headers=admin.headers
+    )
     message = refused(response, 500)
     assert not [word for word in INTERNALS if word in response.text]
     found = re.fullmatch(r"internal server error \(reference ([0-9a-f]{12})\)", message)
     assert found, message
     await audit.flush()  # the entry is written in the background: the answer never waits
-    logs = await client.get(url("/logs"), params={"level": "error"}, headers=root.headers)
+    logs = await client.get(url("/logs"), params={"level": "error"}, headers=admin.headers)
     [entry] = [e for e in ok(logs)["logs"] if e["event"] == "internal.error"]
     assert entry["details"]["reference"] == found.group(1)
     assert entry["details"]["exception"] == "RuntimeError"
     assert f"PUT /api/v1/model-configs/{config.id}" in entry["message"]
     assert "cgw_leaked_secret" not in logs.text
-    configs = ok(await client.get(url("/model-configs"), headers=root.headers))["models"]
+    configs = ok(await client.get(url("/model-configs"), headers=admin.headers))["models"]
     [kept] = [model for model in configs if model["config_id"] == str(config.id)]
     assert (kept["provider"], kept["version"]) == ("echo", 1)
 
 
 @pytest.mark.internal_errors
-async def test_provider_bug_during_a_reply_is_a_model_failure(client: httpx.AsyncClient) -> None:
-    alice, root = await make_account("alice"), await make_account("root", admin=True)
+async def test_provider_bug_during_a_reply_is_a_model_failure(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
     config = await make_config(provider="broken", model_name="buggy")
     session_id = await create_session(client, alice, model_config_id=str(config.id))
     response = await send(client, alice, session_id, "hi")
     assert refused(response, 500) == "the AI model failed to reply"
     assert not [word for word in INTERNALS if word in response.text]
-    logs: dict[str, Any] = ok(await client.get(url("/logs"), headers=root.headers))
+    logs: dict[str, Any] = ok(await client.get(url("/logs"), headers=admin.headers))
     [entry] = [e for e in logs["logs"] if e["event"] == "model.failed"]
     assert entry["details"]["error"] == "RuntimeError"
     assert "cgw_leaked_secret" not in str(logs)

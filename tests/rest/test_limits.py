@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from gateway.settings import Settings, load_settings
-from tests.factories import Account, create_session, make_account, send
+from tests.factories import Account, create_session, send
 from tests.rest.expect import ok, refused, url
 
 MAX_CHARS = 10
@@ -33,8 +33,9 @@ async def _total(client: httpx.AsyncClient, account: Account, session_id: str) -
 
 
 @pytest.mark.parametrize("unit", ["a", "é", "界", "😀"])
-async def test_message_limit_counts_characters(client: httpx.AsyncClient, unit: str) -> None:
-    alice = await make_account()
+async def test_message_limit_counts_characters(
+    client: httpx.AsyncClient, alice: Account, unit: str
+) -> None:
     session_id = await create_session(client, alice)
     ok(await send(client, alice, session_id, unit * MAX_CHARS))
     message = refused(
@@ -56,8 +57,7 @@ async def _chunks(body: bytes, size: int = 100) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
-async def test_body_limit(client: httpx.AsyncClient, streamed: bool) -> None:
-    alice = await make_account()
+async def test_body_limit(client: httpx.AsyncClient, alice: Account, streamed: bool) -> None:
     for size, allowed in ((MAX_BYTES, True), (MAX_BYTES + 1, False), (50 * MAX_BYTES, False)):
         body = _body(alice, size)
         content = _chunks(body) if streamed else body
@@ -69,16 +69,14 @@ async def test_body_limit(client: httpx.AsyncClient, streamed: bool) -> None:
             assert str(MAX_BYTES) in refused(response, 400, field="body")
 
 
-async def test_body_limit_on_a_message(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_body_limit_on_a_message(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     response = await send(client, alice, session_id, "hi", metadata="m" * MAX_BYTES)
     refused(response, 400, field="body")
     assert await _total(client, alice, session_id) == 0
 
 
-async def test_content_length_must_be_a_number(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_content_length_must_be_a_number(client: httpx.AsyncClient, alice: Account) -> None:
     headers = {**alice.headers, "Content-Length": "lots"}
     response = await client.post(url("/sessions"), content=b"{}", headers=headers)
     assert "Content-Length" in refused(response, 400, field="body")

@@ -10,7 +10,7 @@ import pytest
 
 from db.models import LogLevel
 from db.services import auth_failures
-from tests.factories import Account, make_account, make_log
+from tests.factories import Account, make_log
 from tests.rest.expect import ok, url, utc_time
 
 T0 = datetime(2020, 3, 1, 10, 0, tzinfo=UTC)
@@ -23,10 +23,11 @@ def at(minutes: int) -> datetime:
 
 
 @pytest.fixture
-async def root() -> Account:
+async def root(admin: Account) -> Account:
+    """The admin, with the ENTRIES written."""
     for minutes, level in ENTRIES:
         await make_log(f"entry {minutes}", at=at(minutes), level=level)
-    return await make_account("root", admin=True)
+    return admin
 
 
 async def _logs(client: httpx.AsyncClient, root: Account, query: str = "") -> dict[str, Any]:

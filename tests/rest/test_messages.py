@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import create_session, make_account, send
+from tests.factories import Account, create_session, send
 from tests.rest.expect import ok, url, utc_time
 
 
@@ -21,8 +21,7 @@ async def _history(
     return data
 
 
-async def test_send_answers_with_both_messages(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_send_answers_with_both_messages(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     data = ok(await send(client, alice, session_id, "What is 2 + 2?"))
     question, answer = data["user_message"], data["ai_message"]
@@ -34,8 +33,9 @@ async def test_send_answers_with_both_messages(client: httpx.AsyncClient) -> Non
     assert utc_time(question["created_time"]) <= utc_time(answer["created_time"])
 
 
-async def test_reply_metadata_describes_the_model(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_reply_metadata_describes_the_model(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
     session_id = await create_session(client, alice)
     metadata = ok(await send(client, alice, session_id, "hi"))["ai_message"]["metadata"]
     assert (metadata["model_name"], metadata["model_version"]) == ("echo", "1")
@@ -48,8 +48,9 @@ async def test_reply_metadata_describes_the_model(client: httpx.AsyncClient) -> 
     assert isinstance(usage["completion_tokens"], int) and usage["completion_tokens"] > 0
 
 
-async def test_history_is_oldest_first_with_total(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_history_is_oldest_first_with_total(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
     session_id = await create_session(client, alice)
     sent = [ok(await send(client, alice, session_id, f"question {n}")) for n in range(3)]
     data = await _history(client, session_id, alice.headers)
@@ -67,8 +68,9 @@ async def test_history_is_oldest_first_with_total(client: httpx.AsyncClient) -> 
         assert message["created_time"] == pair["ai_message"]["created_time"]
 
 
-async def test_the_model_is_asked_over_the_session_history(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_the_model_is_asked_over_the_session_history(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
     session_id = await create_session(client, alice)
     other_id = await create_session(client, alice)
     await send(client, alice, other_id, "elsewhere")
@@ -81,8 +83,7 @@ async def test_the_model_is_asked_over_the_session_history(client: httpx.AsyncCl
     assert counts == [1, 3, 5]  # each question with everything said before in this session
 
 
-async def test_a_new_session_has_no_history(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_a_new_session_has_no_history(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     await send(client, alice, await create_session(client, alice), "in another session")
     assert await _history(client, session_id, alice.headers) == {"messages": [], "total": 0}
@@ -101,8 +102,9 @@ METADATA: list[Any] = [
 
 
 @pytest.mark.parametrize("metadata", METADATA, ids=repr)
-async def test_user_metadata_comes_back_unchanged(client: httpx.AsyncClient, metadata: Any) -> None:
-    alice = await make_account()
+async def test_user_metadata_comes_back_unchanged(
+    client: httpx.AsyncClient, alice: Account, metadata: Any
+) -> None:
     session_id = await create_session(client, alice)
     ok(await send(client, alice, session_id, "hi", metadata=metadata))
     question = (await _history(client, session_id, alice.headers))["messages"][0]
@@ -111,8 +113,7 @@ async def test_user_metadata_comes_back_unchanged(client: httpx.AsyncClient, met
     assert type(question["metadata"]) is type(metadata)
 
 
-async def test_metadata_may_be_left_out(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_metadata_may_be_left_out(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     body = {"user_id": alice.user_id, "message": "hi"}
     path = url(f"/sessions/{session_id}/messages")
@@ -120,8 +121,7 @@ async def test_metadata_may_be_left_out(client: httpx.AsyncClient) -> None:
     assert (await _history(client, session_id, alice.headers))["messages"][0]["metadata"] is None
 
 
-async def test_message_text_is_stored_exactly(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_message_text_is_stored_exactly(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     text = "  line one\n\tline two — ünïcødé 🚀  "
     ok(await send(client, alice, session_id, text))

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from db.services import auth_failures, model_configs, users
-from tests.factories import Account, create_session, make_account, make_config, send
+from tests.factories import Account, create_session, make_config, send
 from tests.providers import FlakyProvider
 from tests.rest.expect import ok, refused, url
 
@@ -18,21 +18,21 @@ async def _entries(client: httpx.AsyncClient, root: Account, event: str) -> list
     return [entry for entry in data["logs"] if entry["event"] == event]
 
 
-async def test_session_created(client: httpx.AsyncClient) -> None:
-    alice, root = await make_account("alice"), await make_account("root", admin=True)
+async def test_session_created(client: httpx.AsyncClient, alice: Account, admin: Account) -> None:
     session_id = await create_session(client, alice)
-    [entry] = await _entries(client, root, "session.created")
+    [entry] = await _entries(client, admin, "session.created")
     assert entry["level"] == "info"
     assert entry["actor_id"] == alice.user_id
     assert entry["details"]["session_id"] == session_id
     assert "session created" in entry["message"] and "alice" in entry["message"]
 
 
-async def test_message_answered_with_model_and_latency(client: httpx.AsyncClient) -> None:
-    alice, root = await make_account("alice"), await make_account("root", admin=True)
+async def test_message_answered_with_model_and_latency(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
     session_id = await create_session(client, alice)
     reply = ok(await send(client, alice, session_id))["ai_message"]
-    [entry] = await _entries(client, root, "message.answered")
+    [entry] = await _entries(client, admin, "message.answered")
     assert entry["level"] == "info"
     details = entry["details"]
     assert (details["model_name"], details["provider"]) == ("echo", "echo")
@@ -41,14 +41,15 @@ async def test_message_answered_with_model_and_latency(client: httpx.AsyncClient
     assert f"{details['latency_ms']} ms" in entry["message"] and "echo" in entry["message"]
 
 
-async def test_model_config_changed_says_who_and_what(client: httpx.AsyncClient) -> None:
-    root = await make_account("root", admin=True)
+async def test_model_config_changed_says_who_and_what(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     config = await model_configs.get_default()
     # The provider is sent as it is (with blanks): no change, so not listed as one.
     body = {"model_version": "2", "parameters": {"temperature": 0.3}, "provider": " echo "}
-    ok(await client.put(url(f"/model-configs/{config.id}"), json=body, headers=root.headers))
-    [entry] = await _entries(client, root, "model_config.updated")
-    assert entry["actor_id"] == root.user_id
+    ok(await client.put(url(f"/model-configs/{config.id}"), json=body, headers=admin.headers))
+    [entry] = await _entries(client, admin, "model_config.updated")
+    assert entry["actor_id"] == admin.user_id
     assert "root" in entry["message"]
     assert "model_version" in entry["message"] and "parameters" in entry["message"]
     assert "provider" not in entry["message"]
@@ -68,19 +69,22 @@ async def test_model_config_changed_says_who_and_what(client: httpx.AsyncClient)
     ],
 )
 async def test_authentication_failures(
-    client: httpx.AsyncClient, authorization: str | None, reason: str
+    client: httpx.AsyncClient,
+    alice: Account,
+    admin: Account,
+    authorization: str | None,
+    reason: str,
 ) -> None:
-    root, alice = await make_account("root", admin=True), await make_account("alice")
     if authorization == "revoked":
         await users.revoke_key(key_id_or_prefix=alice.key_id)
         authorization = f"Bearer {alice.key}"
     headers = {"Authorization": authorization} if authorization else {}
     for _ in range(3):
         refused(await client.get(url("/model-configs"), headers=headers), 401)
-    assert await _entries(client, root, "auth.failed") == []  # the requests wrote nothing
+    assert await _entries(client, admin, "auth.failed") == []  # the requests wrote nothing
 
     assert await auth_failures.flush() == 1
-    [entry] = await _entries(client, root, "auth.failed")  # one entry counts all three
+    [entry] = await _entries(client, admin, "auth.failed")  # one entry counts all three
     assert entry["level"] == "warning"
     assert entry["message"].startswith("authentication failed") and reason in entry["message"]
     assert "3 times" in entry["message"] and entry["details"]["count"] == 3
@@ -92,28 +96,29 @@ async def test_authentication_failures(
 
 async def test_authentication_failures_are_counted_by_route_not_by_path(
     client: httpx.AsyncClient,
+    admin: Account,
 ) -> None:
     """Any client can vary a path without end (a NUL in it too): the groups cannot grow."""
-    root = await make_account("root", admin=True)
     for session_id in ("%00", "a", "b", "c" * 300):
         refused(await client.get(url(f"/sessions/{session_id}/messages")), 401)
     await auth_failures.flush()
-    [entry] = await _entries(client, root, "auth.failed")
+    [entry] = await _entries(client, admin, "auth.failed")
     assert entry["details"]["source"] == "GET /api/v1/sessions/{session_id}/messages"
     assert entry["details"]["count"] == 4
 
 
-async def test_model_provider_failure(client: httpx.AsyncClient, flaky: FlakyProvider) -> None:
-    root, alice = await make_account("root", admin=True), await make_account("alice")
+async def test_model_provider_failure(
+    client: httpx.AsyncClient, alice: Account, admin: Account, flaky: FlakyProvider
+) -> None:
     config = await make_config(provider="flaky", model_name="flaky-model")
     session_id = await create_session(client, alice, model_config_id=str(config.id))
     flaky.fail_next()
     refused(await send(client, alice, session_id), 500)
-    [entry] = await _entries(client, root, "model.failed")
+    [entry] = await _entries(client, admin, "model.failed")
     assert entry["level"] == "error"
     assert entry["actor_id"] == alice.user_id
     assert "flaky-model" in entry["message"] and "failed" in entry["message"]
     details = entry["details"]
     assert (details["provider"], details["status"]) == ("flaky", 503)
     assert details["session_id"] == session_id
-    assert await _entries(client, root, "message.answered") == []
+    assert await _entries(client, admin, "message.answered") == []

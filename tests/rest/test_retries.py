@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Account, create_session, make_account, make_config, send
+from db.models import Message
+from tests.factories import Account, create_session, make_config, send
 from tests.providers import FlakyProvider
 from tests.rest.expect import ok, refused, url
 
@@ -16,6 +17,7 @@ KEYS = {
     "body": lambda key: {"client_message_id": key},
 }
 KEY_FIELD = {"header": "Idempotency-Key", "body": "client_message_id"}
+OTHER = {"header": "body", "body": "header"}
 
 
 async def _messages(client: httpx.AsyncClient, account: Account, session_id: str) -> list[Any]:
@@ -26,30 +28,40 @@ async def _messages(client: httpx.AsyncClient, account: Account, session_id: str
     return messages
 
 
+async def _stored(session_id: str) -> int:
+    """Counted in the table itself, not trusted to the API's `total`."""
+    return await Message.filter(session_id=session_id).count()
+
+
 async def _flaky_session(client: httpx.AsyncClient, account: Account) -> str:
     config = await make_config(provider="flaky", model_name="flaky-model")
     return await create_session(client, account, model_config_id=str(config.id))
 
 
 async def test_model_failure_is_500_and_keeps_the_question(
-    client: httpx.AsyncClient, flaky: FlakyProvider
+    client: httpx.AsyncClient, flaky: FlakyProvider, alice: Account
 ) -> None:
-    alice = await make_account()
     session_id = await _flaky_session(client, alice)
     flaky.fail_next()
     message = refused(await send(client, alice, session_id, "are you there?"), 500)
-    assert "AI model" in message
+    assert "AI model failed" in message
     stored = await _messages(client, alice, session_id)
     assert [(m["type"], m["content"]) for m in stored] == [("user", "are you there?")]
-    ok(await send(client, alice, session_id, "and now?"))
-    assert len(await _messages(client, alice, session_id)) == 3
+    # Without a key, sending the same text again is a new question.
+    again = ok(await send(client, alice, session_id, "are you there?"))
+    messages = await _messages(client, alice, session_id)
+    assert [(m["type"], m["content"]) for m in messages] == [
+        ("user", "are you there?"),
+        ("user", "are you there?"),
+        ("ai", "Echo: are you there?"),
+    ]
+    assert again["user_message"]["message_id"] == messages[1]["message_id"]
 
 
 @pytest.mark.parametrize("where", KEYS)
 async def test_retry_after_a_model_failure_reuses_the_question(
-    client: httpx.AsyncClient, flaky: FlakyProvider, where: str
+    client: httpx.AsyncClient, flaky: FlakyProvider, alice: Account, where: str
 ) -> None:
-    alice = await make_account()
     session_id = await _flaky_session(client, alice)
     flaky.fail_next()
     refused(await send(client, alice, session_id, "retry me", **KEYS[where]("k-1")), 500)
@@ -63,29 +75,47 @@ async def test_retry_after_a_model_failure_reuses_the_question(
         question["message_id"],
         data["ai_message"]["message_id"],
     ]
+    # Answered now: one more retry replays without asking the model again.
+    assert ok(await send(client, alice, session_id, "retry me", **KEYS[where]("k-1"))) == data
+    assert flaky.calls == 2
+    assert await _stored(session_id) == 2
 
 
 @pytest.mark.parametrize("where", KEYS)
 async def test_repeat_after_success_returns_the_original(
-    client: httpx.AsyncClient, flaky: FlakyProvider, where: str
+    client: httpx.AsyncClient, flaky: FlakyProvider, alice: Account, where: str
 ) -> None:
-    alice = await make_account()
     session_id = await _flaky_session(client, alice)
     first = ok(await send(client, alice, session_id, "once", metadata={"n": 1}, **KEYS[where]("k")))
     again = ok(await send(client, alice, session_id, "once", metadata={"n": 1}, **KEYS[where]("k")))
     assert again == first
     assert flaky.calls == 1
     assert len(await _messages(client, alice, session_id)) == 2
+    assert await _stored(session_id) == 2
+
+
+@pytest.mark.parametrize("where", KEYS)
+async def test_the_header_and_the_body_field_are_one_key(
+    client: httpx.AsyncClient, flaky: FlakyProvider, alice: Account, where: str
+) -> None:
+    session_id = await _flaky_session(client, alice)
+    first = ok(await send(client, alice, session_id, "hello", **KEYS[where]("k")))
+    # Either spelling finds the original.
+    again = ok(await send(client, alice, session_id, "hello", **KEYS[OTHER[where]]("k")))
+    assert again == first
+    assert flaky.calls == 1
+    assert await _stored(session_id) == 2
 
 
 @pytest.mark.parametrize("where", KEYS)
 @pytest.mark.parametrize(
-    "change", [{"message": "another text"}, {"metadata": {"n": 2}}], ids=["message", "metadata"]
+    "change",
+    [{"message": "another text"}, {"metadata": {"n": 2}}, {"metadata": None}],
+    ids=["message", "metadata", "no-metadata"],
 )
 async def test_same_key_with_another_body_is_400(
-    client: httpx.AsyncClient, where: str, change: dict[str, Any]
+    client: httpx.AsyncClient, alice: Account, where: str, change: dict[str, Any]
 ) -> None:
-    alice = await make_account()
     session_id = await create_session(client, alice)
     ok(await send(client, alice, session_id, "original", metadata={"n": 1}, **KEYS[where]("k")))
     body: dict[str, Any] = {"message": "original", "metadata": {"n": 1}, **change}
@@ -94,15 +124,16 @@ async def test_same_key_with_another_body_is_400(
     )
     refused(response, 400, field=KEY_FIELD[where])
     assert len(await _messages(client, alice, session_id)) == 2
+    assert await _stored(session_id) == 2
 
 
-async def test_header_and_body_keys_must_agree(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_header_and_body_keys_must_agree(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     response = await send(
         client, alice, session_id, "hi", client_message_id="a", headers={"Idempotency-Key": "b"}
     )
     refused(response, 400, field="client_message_id")
+    assert await _stored(session_id) == 0
     ok(
         await send(
             client, alice, session_id, "hi", client_message_id="a", headers={"Idempotency-Key": "a"}
@@ -110,8 +141,7 @@ async def test_header_and_body_keys_must_agree(client: httpx.AsyncClient) -> Non
     )
 
 
-async def test_keys_are_per_session(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_keys_are_per_session(client: httpx.AsyncClient, alice: Account) -> None:
     first, second = await create_session(client, alice), await create_session(client, alice)
     one = ok(await send(client, alice, first, "hi", client_message_id="same"))
     two = ok(await send(client, alice, second, "hi", client_message_id="same"))

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from db.services import model_configs
-from tests.factories import make_account, make_config, send
+from tests.factories import Account, make_config, send
 from tests.rest.expect import ok, refused, url
 
 
@@ -20,8 +20,7 @@ async def _history_total(
     return total
 
 
-async def test_created_with_the_default_config(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_created_with_the_default_config(client: httpx.AsyncClient, alice: Account) -> None:
     response = await client.post(
         url("/sessions"), json={"user_id": alice.user_id}, headers=alice.headers
     )
@@ -33,8 +32,9 @@ async def test_created_with_the_default_config(client: httpx.AsyncClient) -> Non
     assert reply["metadata"]["model_config_id"] == str(default.id)
 
 
-async def test_explicit_null_config_means_the_default(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_explicit_null_config_means_the_default(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
     await make_config(model_name="not-the-default")
     body = {"user_id": alice.user_id, "model_config_id": None}
     session_id = ok(await client.post(url("/sessions"), json=body, headers=alice.headers))[
@@ -44,8 +44,7 @@ async def test_explicit_null_config_means_the_default(client: httpx.AsyncClient)
     assert reply["metadata"]["model_name"] == "echo"
 
 
-async def test_created_with_a_named_config(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_created_with_a_named_config(client: httpx.AsyncClient, alice: Account) -> None:
     config = await make_config(model_name="echo-named", model_version="7")
     body = {"user_id": alice.user_id, "model_config_id": str(config.id)}
     session_id = ok(await client.post(url("/sessions"), json=body, headers=alice.headers))[
@@ -57,15 +56,15 @@ async def test_created_with_a_named_config(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("config_id", [str(uuid.uuid4()), "not-an-id", ""])
-async def test_unknown_config_is_404(client: httpx.AsyncClient, config_id: str) -> None:
-    alice = await make_account()
+async def test_unknown_config_is_404(
+    client: httpx.AsyncClient, alice: Account, config_id: str
+) -> None:
     body = {"user_id": alice.user_id, "model_config_id": config_id}
     message = refused(await client.post(url("/sessions"), json=body, headers=alice.headers), 404)
     assert "model config" in message
 
 
-async def test_each_session_gets_its_own_id(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_each_session_gets_its_own_id(client: httpx.AsyncClient, alice: Account) -> None:
     body = {"user_id": alice.user_id}
     ids = {
         ok(await client.post(url("/sessions"), json=body, headers=alice.headers))["session_id"]
@@ -74,11 +73,11 @@ async def test_each_session_gets_its_own_id(client: httpx.AsyncClient) -> None:
     assert len(ids) == 3
 
 
-async def test_admin_creates_a_session_owned_by_the_named_user(client: httpx.AsyncClient) -> None:
-    alice, bob = await make_account("alice"), await make_account("bob")
-    root = await make_account("root", admin=True)
+async def test_admin_creates_a_session_owned_by_the_named_user(
+    client: httpx.AsyncClient, alice: Account, bob: Account, admin: Account
+) -> None:
     body = {"user_id": alice.user_id}
-    session_id = ok(await client.post(url("/sessions"), json=body, headers=root.headers))[
+    session_id = ok(await client.post(url("/sessions"), json=body, headers=admin.headers))[
         "session_id"
     ]
     assert await _history_total(client, session_id, alice.headers) == 0
@@ -88,8 +87,7 @@ async def test_admin_creates_a_session_owned_by_the_named_user(client: httpx.Asy
 
 @pytest.mark.parametrize("user_id", [str(uuid.uuid4()), "nobody"])
 async def test_admin_acting_for_an_unknown_user_is_404(
-    client: httpx.AsyncClient, user_id: str
+    client: httpx.AsyncClient, admin: Account, user_id: str
 ) -> None:
-    root = await make_account("root", admin=True)
-    response = await client.post(url("/sessions"), json={"user_id": user_id}, headers=root.headers)
+    response = await client.post(url("/sessions"), json={"user_id": user_id}, headers=admin.headers)
     assert "user" in refused(response, 404)

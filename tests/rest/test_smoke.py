@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import create_session, make_account, send
+from tests.factories import Account, create_session, send
 
 
-async def test_send_and_read_back(client: httpx.AsyncClient) -> None:
-    alice = await make_account()
+async def test_send_and_read_back(client: httpx.AsyncClient, alice: Account) -> None:
     session_id = await create_session(client, alice)
     response = await send(client, alice, session_id, "hi there", metadata={"k": 1})
     assert response.status_code == 200, response.text

@@ -48,10 +48,9 @@ def filled(variables: dict[str, Any], session_id: str, config_id: str) -> dict[s
 
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
 async def test_every_operation_refuses_missing_bad_and_revoked_credentials(
-    client: httpx.AsyncClient, admin: Account, operation: str
+    client: httpx.AsyncClient, alice: Account, admin: Account, operation: str
 ) -> None:
-    owner = await make_account("owner")
-    session_id = await new_session(client, owner)
+    session_id = await new_session(client, alice)
     config_id = str((await make_config()).id)
     revoked = await make_account("revoked", admin=True)
     await users.revoke_key(key_id_or_prefix=revoked.key_id)
@@ -60,7 +59,7 @@ async def test_every_operation_refuses_missing_bad_and_revoked_credentials(
         "none": {},
         "unknown key": {"Authorization": "Bearer cgw_not-a-key"},
         "revoked key": revoked.headers,
-        "not bearer": {"Authorization": f"Basic {owner.key}"},
+        "not bearer": {"Authorization": f"Basic {alice.key}"},
     }
 
     for kind, headers in credentials.items():
@@ -75,7 +74,7 @@ async def test_every_operation_refuses_missing_bad_and_revoked_credentials(
     # One summary per reason: "none" and "not bearer" are both "no credentials".
     assert sorted(f["details"]["count"] for f in failures) == [1, 1, 2]
     assert {f["details"]["source"] for f in failures} == {"graphql"}
-    state = await ok(client, STATE, owner, {"s": session_id})  # nothing created, sent, changed
+    state = await ok(client, STATE, alice, {"s": session_id})  # nothing created, sent, changed
     assert state["sessions"]["totalCount"] == 1
     assert state["session"]["messageCount"] == 0
     assert [c["version"] for c in state["modelConfigs"]] == [1, 1]
