@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.factories import Account, read_history, send
 from tests.rest.expect import ok as rest_ok
@@ -68,27 +69,30 @@ async def test_an_admin_sends_in_a_users_session_naming_the_user(
     ]
 
 
-async def test_a_session_not_of_the_named_user_is_not_found_in_both_doors(
-    client: httpx.AsyncClient, alice: Account, bob: Account, admin: Account
+@pytest.mark.parametrize(
+    ("sender", "code", "status"),
+    [
+        # The session is alice's, not bob's: not found, whoever asks for bob's.
+        ("admin", "NOT_FOUND", 404),
+        # Only an admin may name another user at all.
+        ("alice", "FORBIDDEN", 403),
+    ],
+)
+async def test_a_send_naming_the_wrong_user_stores_nothing_in_both_doors(
+    client: httpx.AsyncClient,
+    alice: Account,
+    bob: Account,
+    admin: Account,
+    sender: str,
+    code: str,
+    status: int,
 ) -> None:
+    who = {"admin": admin, "alice": alice}[sender]
     session_id = await new_session(client, alice)
     variables = {"input": {"sessionId": session_id, "content": "x", "userId": bob.user_id}}
 
-    error = await fails(client, SEND, admin, variables, code="NOT_FOUND")
-    rest = await send(client, admin, session_id, "x", user_id=bob.user_id)
+    error = await fails(client, SEND, who, variables, code=code)
+    rest = await send(client, who, session_id, "x", user_id=bob.user_id)
 
-    assert refused(rest, 404) == error["message"]
-    assert (await read_history(client, alice, session_id))["total"] == 0
-
-
-async def test_a_user_naming_another_user_to_send_is_forbidden_in_both_doors(
-    client: httpx.AsyncClient, alice: Account, bob: Account
-) -> None:
-    session_id = await new_session(client, alice)
-    variables = {"input": {"sessionId": session_id, "content": "x", "userId": bob.user_id}}
-
-    error = await fails(client, SEND, alice, variables, code="FORBIDDEN")
-    rest = await send(client, alice, session_id, "x", user_id=bob.user_id)
-
-    assert refused(rest, 403) == error["message"]
+    assert refused(rest, status) == error["message"]
     assert (await read_history(client, alice, session_id))["total"] == 0
