@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 MODEL_MODULES = ["db.models", "aerich.models"]
 APP_LABEL = "models"
 
@@ -39,6 +41,13 @@ def database_dialect(url: str) -> str:
         ) from None
 
 
+async def _keep_session(connection: object) -> None:
+    """What asyncpg's pool runs on a connection given back, instead of its default reset
+    (UNLISTEN, RESET ALL, CLOSE ALL, advisory unlock: a round trip after every query).
+    The gateway keeps no session state on pooled connections (its LISTEN has a connection
+    of its own); an open transaction is still rolled back by the pool itself."""
+
+
 def tortoise_config(database_url: str, *, timeout: float | None = None) -> dict[str, Any]:
     """The dict `Tortoise.init(config=...)` and aerich expect.
 
@@ -51,8 +60,12 @@ def tortoise_config(database_url: str, *, timeout: float | None = None) -> dict[
         params.setdefault("timeout", str(max(1, round(timeout))))
         params.setdefault("command_timeout", str(timeout))
         url = f"{base}?{urlencode(params)}"
+    connection: str | dict[str, Any] = url
+    if database_dialect(url) == "postgres":
+        connection = expand_db_url(url)
+        connection["credentials"]["reset"] = _keep_session
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {APP_LABEL: {"models": list(MODEL_MODULES), "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

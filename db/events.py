@@ -69,6 +69,10 @@ class InProcessBroker:
             for subscription in tuple(subscribers):
                 subscription.offer({"kind": MISSED_KIND})
 
+    def sql_channel(self) -> None:
+        """Events of this process only: nothing a database statement can reach."""
+        return None
+
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
 

@@ -101,6 +101,9 @@ class PostgresBroker:
     def subscriber_count(self, topic: str) -> int:
         return self._local.subscriber_count(topic)
 
+    def sql_channel(self) -> str:
+        return CHANNEL
+
     async def sweep(self) -> int:
         """Delete big payloads every listener has had time to read; returns how many."""
         cutoff = datetime.now(UTC) - PAYLOAD_RETENTION

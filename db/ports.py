@@ -114,6 +114,12 @@ class EventBroker(Protocol):
 
     async def publish(self, topic: str, event: Mapping[str, Any]) -> None: ...
 
+    def sql_channel(self) -> str | None:
+        """The PostgreSQL channel this broker listens on, if any: a statement may then
+        announce what it writes itself, `pg_notify(channel, '{"topic": ..., "event":
+        {...}}')`, delivered when it commits, instead of a `publish` after it."""
+        ...
+
     def subscribe(self, topic: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         """Join a topic; the iterator yields events until the context exits."""
         ...

@@ -247,6 +247,9 @@ class _CutOffOnOverflow:
     async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
         await self.broker.publish(topic, event)
 
+    def sql_channel(self) -> str | None:
+        return self.broker.sql_channel()
+
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         async with self.broker.subscribe(topic) as events:

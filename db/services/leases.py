@@ -6,6 +6,9 @@ thinks. A heartbeat extends the lease; a crashed process's lease simply expires.
 Waiters of one process queue on an asyncio.Lock so only one of them polls the database.
 A lease that cannot be given back (the database is away) is given back in the background
 as soon as the database answers again, so the session is not held until its lease expires.
+The holder may give the lease back itself with its last write (`Lease.given_back`), which
+saves the release its own round trip; the first attempt to take it may likewise be the
+holder's own statement (`take_first`), which reads what the turn needs as it takes it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import logging
 import random
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
@@ -32,38 +36,58 @@ _pending_releases: set[asyncio.Task[None]] = set()
 RELEASE_RETRY_MAX_DELAY = 1.0
 
 
+@dataclass(slots=True)
+class Lease:
+    """A held turn of a session. `token` names it (a stop request names it so); the
+    holder sets `given_back` once a write of its own has cleared it."""
+
+    session_id: str
+    token: str
+    given_back: bool = False
+
+
+# A first attempt at taking the lease: (token, expiry) -> whether it was taken.
+TakeFirst = Callable[[str, datetime], Awaitable[bool]]
+
+
 @asynccontextmanager
 async def exclusive(
-    session_id: str, *, wait_seconds: float, lease_seconds: float
-) -> AsyncIterator[str]:
+    session_id: str,
+    *,
+    wait_seconds: float,
+    lease_seconds: float,
+    take_first: TakeFirst | None = None,
+) -> AsyncIterator[Lease]:
     """Hold the session's turn for the duration of the block; `Busy` after `wait_seconds`.
 
     The lease lasts `lease_seconds` unless renewed: how long a dead process's turn blocks.
-    The block gets the lease's token, which names this turn (a stop request names it)."""
+    `take_first`, when given, makes the first attempt (and may raise to refuse the turn);
+    later attempts, while another turn holds the session, are this module's own."""
     lease = timedelta(seconds=lease_seconds)
     lock = _local_locks.get(session_id)
     if lock is None:
         lock = _local_locks[session_id] = asyncio.Lock()
-    token = uuid.uuid4().hex
+    held = Lease(session_id=session_id, token=uuid.uuid4().hex)
     try:
         async with asyncio.timeout(wait_seconds):
             await lock.acquire()
             try:
-                await _acquire(session_id, token, lease)
+                await _acquire(session_id, held.token, lease, take_first)
             except BaseException:
                 lock.release()
                 raise
     except TimeoutError:
         raise Busy("the session is busy with another reply; retry later") from None
-    heartbeat = asyncio.create_task(_keep_alive(session_id, token, lease))
+    heartbeat = asyncio.create_task(_keep_alive(held, lease))
     try:
-        yield token
+        yield held
     finally:
         heartbeat.cancel()
         with suppress(asyncio.CancelledError):
             await heartbeat
-        # Shielded: a cancelled turn must still give the session back.
-        await asyncio.shield(_release(session_id, token, lease))
+        if not held.given_back:
+            # Shielded: a cancelled turn must still give the session back.
+            await asyncio.shield(_release(session_id, held.token, lease))
         lock.release()
 
 
@@ -75,24 +99,31 @@ async def _try_acquire(session_id: str, token: str, lease: timedelta) -> bool:
     return taken == 1
 
 
-async def _acquire(session_id: str, token: str, lease: timedelta) -> None:
+async def _acquire(
+    session_id: str, token: str, lease: timedelta, take_first: TakeFirst | None
+) -> None:
+    if take_first is not None and await take_first(token, datetime.now(UTC) + lease):
+        return
     delay = 0.005
     while not await _try_acquire(session_id, token, lease):
         await asyncio.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.25)
 
 
-async def _keep_alive(session_id: str, token: str, lease: timedelta) -> None:
+async def _keep_alive(held: Lease, lease: timedelta) -> None:
+    session_id = held.session_id
     while True:
         await asyncio.sleep(lease.total_seconds() / 3)
+        if held.given_back:
+            return
         try:
-            kept = await ChatSession.filter(id=session_id, turn_token=token).update(
+            kept = await ChatSession.filter(id=session_id, turn_token=held.token).update(
                 turn_expires_at=datetime.now(UTC) + lease
             )
         except Exception:
             logger.exception("could not extend the turn lease of session %s", session_id)
             continue
-        if not kept:
+        if not kept and not held.given_back:
             logger.warning("turn lease of session %s was lost", session_id)
             return
 

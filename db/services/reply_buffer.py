@@ -68,16 +68,14 @@ class ReplyWriter:
     def add(self, text: str) -> None:
         self._pending.append(text)
 
-    async def stored(self) -> None:
-        """The reply is stored as a message: its buffer is no longer needed."""
-        self._done = True
+    async def stop(self) -> None:
+        """Write no more: the reply is about to be stored, and storing it drops the
+        buffer (`turn_store.store_reply`); unwritten pieces are in the message."""
         await self._stop_flushing()
-        try:
-            await ReplyStream.filter(id=self.reply_id).delete()
-        except Exception as exc:
-            # The message is stored, which is what counts; readers find it when this row
-            # expires, and the sweep takes the row.
-            logger.warning("could not drop the buffer of reply %s: %s", self.reply_id, exc)
+
+    def stored(self) -> None:
+        """The reply is stored as a message (its buffer went with that write)."""
+        self._done = True
 
     async def _fail(self, error: str) -> None:
         self._done = True

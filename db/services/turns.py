@@ -19,18 +19,14 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from db.errors import Invalid, ModelFailed
-from db.events import session_topic
-from db.fields import Json
 from db.identity import Caller
-from db.models import ChatSession, LogLevel, Message, MessageType, ModelConfig
+from db.models import LogLevel, Message, MessageType
 from db.ports import (
     ChatTurn,
     Limits,
@@ -41,8 +37,7 @@ from db.ports import (
     Runtime,
     estimate_tokens,
 )
-from db.services import leases, logs, reply_runs, sessions
-from db.services.model_configs import spec_of
+from db.services import leases, logs, reply_runs, sessions, turn_store
 from db.services.reply_buffer import ReplyWriter
 from db.services.reply_runs import SHUTTING_DOWN, STOP_REQUESTED
 from db.services.text import json_problem, text_problem
@@ -119,14 +114,18 @@ async def run_turn(
     text = _checked_content(request.content, limits.max_message_chars)
     _check_metadata(request.metadata, limits)
     key = _checked_key(request.client_message_id)
-    session = await sessions.get(
-        caller=caller, session_id=request.session_id, user_id=request.user_id
+    # Whether the caller may act for that user; whether the session is theirs is checked
+    # as the turn takes it (one statement on PostgreSQL).
+    owner_id = (
+        sessions.acting_user_id(caller, request.user_id) if request.user_id is not None else None
     )
     digest = _request_digest(text, request.metadata)
-    question = _Question(text=text, metadata=request.metadata, key=key, digest=digest)
+    asked = _Question(text=text, metadata=request.metadata, key=key, digest=digest)
     # The turn runs as a task of its own: if our listener leaves, it still goes to its
     # end and is stored, and a listener may come back for it (`live_replies.resume`).
-    run = reply_runs.start(str(session.id), _turn(runtime, caller, session, question, stream))
+    session_id = request.session_id
+    turn = _turn(runtime, caller, session_id, owner_id, asked, stream)
+    run = reply_runs.start(session_id, turn)
     async with aclosing(run.follow()) as events:
         async for event in events:
             yield event
@@ -143,63 +142,91 @@ class _Question:
 
 
 async def _turn(
-    runtime: Runtime, caller: Caller, session: ChatSession, asked: _Question, stream: bool
+    runtime: Runtime,
+    caller: Caller,
+    session_id: str,
+    owner_id: str | None,
+    asked: _Question,
+    stream: bool,
 ) -> AsyncGenerator[TurnEvent | LeaseHeld]:
     limits = runtime.limits
+    taken: list[turn_store.Taken] = []
+
+    async def take_first(token: str, expires_at: datetime) -> bool:
+        found = await turn_store.take(
+            session_id=session_id,
+            caller=caller,
+            owner_id=owner_id,
+            token=token,
+            expires_at=expires_at,
+        )
+        if found is None:
+            # Busy, or not the caller's to use: NotFound then ends the turn here.
+            await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
+            return False
+        taken.append(found)
+        return True
+
     async with leases.exclusive(
-        str(session.id),
+        session_id,
         wait_seconds=limits.turn_wait_seconds,
         lease_seconds=limits.turn_lease_seconds,
+        take_first=take_first,
     ) as lease:
-        yield LeaseHeld(lease)  # a stop request names the turn by its lease
-        question = await _stored_question(session, asked)
-        if question is not None:
+        yield LeaseHeld(lease.token)  # a stop request names the turn by its lease
+        # Waited for another turn: read the session and its config now that it is ours.
+        spec = (taken[0] if taken else await turn_store.read_taken(session_id)).spec
+        question = await turn_store.store_question(
+            runtime,
+            session_id=session_id,
+            content=asked.text,
+            metadata=asked.metadata,
+            client_message_id=asked.key,
+            request_digest=asked.digest,
+        )
+        if question is None:
             # A retry: the question is stored already, and maybe its answer too.
+            question = await _stored_question(session_id, asked)
             yield UserMessageStored(question)
             answer = await Message.get_or_none(reply_to_id=question.id)
             if answer is not None:
                 yield AiMessageStored(answer)
                 return
         else:
-            question = await _append(
-                runtime,
-                session,
-                type=MessageType.USER,
-                content=asked.text,
-                metadata=asked.metadata,
-                client_message_id=asked.key,
-                request_digest=asked.digest,
-            )
             yield UserMessageStored(question)
-        async with aclosing(_answer(runtime, caller, session, question, stream=stream)) as events:
+        answering = _answer(runtime, caller, lease, spec, question, stream=stream)
+        async with aclosing(answering) as events:
             async for event in events:
                 yield event
 
 
-async def _stored_question(session: ChatSession, asked: _Question) -> Message | None:
-    if asked.key is None:
-        return None
-    question = await Message.get_or_none(session_id=session.id, client_message_id=asked.key)
-    if question is not None and question.request_digest != asked.digest:
+async def _stored_question(session_id: str, asked: _Question) -> Message:
+    question = await Message.get(session_id=session_id, client_message_id=asked.key)
+    if question.request_digest != asked.digest:
         raise Invalid("was already used for a different message", field="client_message_id")
     return question
 
 
 async def _answer(
-    runtime: Runtime, caller: Caller, session: ChatSession, question: Message, *, stream: bool
+    runtime: Runtime,
+    caller: Caller,
+    lease: leases.Lease,
+    spec: ModelSpec,
+    question: Message,
+    *,
+    stream: bool,
 ) -> AsyncGenerator[TurnEvent]:
     """Yield the reply's pieces (when `stream`, also written to the shared buffer), then
     the stored reply. Stopped on request, what was said is stored as a cancelled reply."""
-    # Read fresh: an update since the session was opened must reach this very reply.
-    spec = spec_of(await ModelConfig.get(id=session.model_config_id))
+    session_id = lease.session_id
     model_turns = await _model_input(
-        session_id=str(session.id), up_to_seq=question.seq, spec=spec, limits=runtime.limits
+        session_id=session_id, up_to_seq=question.seq, spec=spec, limits=runtime.limits
     )
     reply_id = uuid.uuid4()
     writer = (
         ReplyWriter(
             reply_id=str(reply_id),
-            session_id=str(session.id),
+            session_id=session_id,
             lease_seconds=runtime.limits.turn_lease_seconds,
         )
         if stream
@@ -242,9 +269,7 @@ async def _answer(
             partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
             metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
             stopped = await asyncio.shield(
-                _store_reply(
-                    runtime, session, question, reply_id, partial.content, metadata, buffer
-                )
+                _store_reply(runtime, lease, question, reply_id, partial.content, metadata, buffer)
             )
             if reason not in (STOP_REQUESTED, SHUTTING_DOWN):
                 raise
@@ -256,25 +281,24 @@ async def _answer(
             yield AiMessageStored(stopped)
             return
         except ModelError as exc:
-            await _report_failure(caller, session, spec, exc)
+            await _report_failure(caller, session_id, spec, exc)
             raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
         except Exception as exc:
             logger.exception("provider %s raised unexpectedly", spec.provider)
-            await _report_failure(caller, session, spec, exc)
+            await _report_failure(caller, session_id, spec, exc)
             raise ModelFailed("the AI model failed to reply") from exc
 
         metadata = _reply_metadata(spec, reply, started, first_piece_at, stream)
-        answer = await _store_reply(
-            runtime, session, question, reply_id, reply.content, metadata, buffer
+        answered = turn_store.LogLine(
+            event="message.answered",
+            message=f"{spec.model_name} ({spec.provider}) answered in {metadata['latency_ms']} ms",
+            actor_id=caller.user_id,
+            details={"session_id": session_id, "message_id": str(reply_id)}
+            | {name: metadata.get(name) for name in _LOGGED_METADATA},
         )
-    await logs.record(
-        level=LogLevel.INFO,
-        event="message.answered",
-        message=f"{spec.model_name} ({spec.provider}) answered in {metadata['latency_ms']} ms",
-        actor_id=caller.user_id,
-        details={"session_id": str(session.id), "message_id": str(answer.id)}
-        | {name: metadata.get(name) for name in _LOGGED_METADATA},
-    )
+        answer = await _store_reply(
+            runtime, lease, question, reply_id, reply.content, metadata, buffer, answered
+        )
     yield AiMessageStored(answer)
 
 
@@ -290,7 +314,10 @@ class _Unbuffered:
     def add(self, text: str) -> None:
         return None
 
-    async def stored(self) -> None:
+    async def stop(self) -> None:
+        return None
+
+    def stored(self) -> None:
         return None
 
 
@@ -342,56 +369,36 @@ def _request_digest(content: str, metadata: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-# -- storing messages -------------------------------------------------------------------
-
-
-async def _append(runtime: Runtime, session: ChatSession, **fields: Any) -> Message:
-    """Append a message with the next sequence number, then announce it."""
-    async with in_transaction():
-        # The UPDATE takes the row lock on PostgreSQL, so numbering is exact across processes.
-        await ChatSession.filter(id=session.id).update(
-            last_seq=F("last_seq") + 1, updated_at=datetime.now(UTC)
-        )
-        seq = await ChatSession.filter(id=session.id).first().values_list("last_seq", flat=True)
-        fields["metadata"] = Json(fields.get("metadata"))
-        message = await Message.create(session_id=session.id, seq=seq, **fields)
-    event = {
-        "kind": "message_added",
-        "session_id": str(session.id),
-        "message_id": str(message.id),
-        "seq": seq,
-    }
-    try:
-        await runtime.events.publish(session_topic(str(session.id)), event)
-    except Exception as exc:
-        # The message is stored: failing the request now would make the client retry
-        # what succeeded. Subscribers read by sequence number, so they get this message
-        # with the session's next event (or when they subscribe again).
-        logger.warning("could not announce message %s: %s", message.id, exc)
-    return message
+# -- storing the reply -----------------------------------------------------------------
 
 
 async def _store_reply(
     runtime: Runtime,
-    session: ChatSession,
+    lease: leases.Lease,
     question: Message,
     reply_id: uuid.UUID,
     content: str,
     metadata: dict[str, Any],
     buffer: ReplyWriter | _Unbuffered,
+    log: turn_store.LogLine | None = None,
 ) -> Message:
-    """Store the reply as a message; its buffered pieces then go."""
-    message = await _append(
+    """Store the reply as a message; the same write gives the lease back and drops the
+    reply's buffered pieces (the message answers for them from now on)."""
+    await buffer.stop()
+    stored = await turn_store.store_reply(
         runtime,
-        session,
-        type=MessageType.AI,
+        session_id=lease.session_id,
+        reply_id=reply_id,
+        question=question,
         content=content,
         metadata=metadata,
-        reply_to=question,
-        id=reply_id,
+        lease=lease.token,
+        log=log,
     )
-    await buffer.stored()
-    return message
+    # Given back, or (its lease lost meanwhile) no longer this turn's to give.
+    lease.given_back = True
+    buffer.stored()
+    return stored.message
 
 
 # -- asking the model -------------------------------------------------------------------
@@ -453,11 +460,9 @@ def _reply_metadata(
     return metadata
 
 
-async def _report_failure(
-    caller: Caller, session: ChatSession, spec: ModelSpec, exc: Exception
-) -> None:
+async def _report_failure(caller: Caller, session_id: str, spec: ModelSpec, exc: Exception) -> None:
     details: dict[str, Any] = {
-        "session_id": str(session.id),
+        "session_id": session_id,
         "model_name": spec.model_name,
         "provider": spec.provider,
         "error": str(exc) if isinstance(exc, ModelError) else type(exc).__name__,

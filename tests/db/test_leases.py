@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,10 +24,15 @@ SHORT_WAIT = 0.1
 LEASE = 30.0
 
 
-def hold(
+@asynccontextmanager
+async def hold(
     session_id: str, *, wait_seconds: float = WAIT, lease_seconds: float = LEASE
-) -> AbstractAsyncContextManager[str]:
-    return leases.exclusive(session_id, wait_seconds=wait_seconds, lease_seconds=lease_seconds)
+) -> AsyncIterator[str]:
+    """Hold the session's lease; the block gets its token."""
+    async with leases.exclusive(
+        session_id, wait_seconds=wait_seconds, lease_seconds=lease_seconds
+    ) as lease:
+        yield lease.token
 
 
 async def new_session(account: Account) -> str:

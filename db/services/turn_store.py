@@ -1,0 +1,377 @@
+"""The writes of a turn, each in as few round trips as its database allows.
+
+On PostgreSQL every step is ONE statement (data-modifying CTEs, RETURNING): taking the
+session's lease also checks that the caller may use the session and reads its model
+config; storing the question advances the session's sequence and announces the message;
+storing the reply advances the sequence, gives the lease back, drops the reply's buffer,
+writes the log entry and announces the reply. An announcement made by the statement
+itself (`pg_notify`, when the event broker listens on PostgreSQL) is delivered when it
+commits, like the write. On SQLite, in-process, a round trip is a function call: the
+same steps are ORM statements in a transaction, and announcements follow them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from tortoise import connections
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from db.events import session_topic
+from db.fields import Json
+from db.identity import Caller
+from db.models import (
+    ChatSession,
+    LogEntry,
+    LogLevel,
+    Message,
+    MessageType,
+    ModelConfig,
+    ReplyStream,
+)
+from db.ports import EventBroker, ModelSpec, Runtime
+from db.services.ids import is_uuid
+from db.services.model_configs import spec_of
+from db.services.text import storable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A session whose turn lease this turn holds, and its model config as it is now."""
+
+    session: ChatSession
+    spec: ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """The log entry a stored reply writes with it."""
+
+    event: str
+    message: str
+    actor_id: str | None
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    message: Message
+    # Whether storing it gave the session's lease back (it was still this turn's).
+    released: bool
+
+
+def _postgres() -> bool:
+    return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
+# -- taking the session --------------------------------------------------------------------
+
+
+async def take(
+    *,
+    session_id: str,
+    caller: Caller,
+    owner_id: str | None,
+    token: str,
+    expires_at: datetime,
+) -> Taken | None:
+    """Take the session's lease if it is free and the caller may use the session (an
+    admin any, a user their own; the owner's when `owner_id` names one). None when it
+    is busy, or not found for this caller: `sessions.get` tells which."""
+    if not is_uuid(session_id) or (owner_id is not None and not is_uuid(owner_id)):
+        return None
+    viewer = None if caller.is_admin else caller.user_id
+    if _postgres():
+        return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
+    free = Q(turn_token__isnull=True) | Q(turn_expires_at__lt=datetime.now(UTC))
+    query = ChatSession.filter(free, id=session_id)
+    for owner in (viewer, owner_id):
+        if owner is not None:
+            query = query.filter(user_id=owner)
+    if not await query.update(turn_token=token, turn_expires_at=expires_at):
+        return None
+    return await read_taken(session_id)
+
+
+async def read_taken(session_id: str) -> Taken:
+    """The session (its lease already this turn's) and its model config."""
+    session = await ChatSession.get(id=session_id)
+    return Taken(session=session, spec=spec_of(await ModelConfig.get(id=session.model_config_id)))
+
+
+_SESSION_COLUMNS = (
+    "id",
+    "user_id",
+    "model_config_id",
+    "created_at",
+    "updated_at",
+    "last_seq",
+    "turn_token",
+    "turn_expires_at",
+)
+_TAKE = f"""
+UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2
+FROM model_configs AS c
+WHERE s.id = $3 AND c.id = s.model_config_id
+  AND (s.turn_token IS NULL OR s.turn_expires_at < now())
+  AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
+  AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
+RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)},
+  c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
+  c.model_version AS c_model_version, c.parameters AS c_parameters,
+  c.base_url AS c_base_url, c.api_key_env AS c_api_key_env
+"""
+
+
+async def _take_in_one_statement(
+    session_id: str, viewer: str | None, owner_id: str | None, token: str, expires_at: datetime
+) -> Taken | None:
+    # execute_query_dict: Tortoise's execute_query returns no rows for an UPDATE.
+    rows = await connections.get("default").execute_query_dict(
+        _TAKE, [token, expires_at, session_id, viewer, owner_id]
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    session = ChatSession._init_from_db(**{name: row[name] for name in _SESSION_COLUMNS})
+    spec = ModelSpec(
+        config_id=str(row["model_config_id"]),
+        version=row["c_version"],
+        provider=row["c_provider"],
+        model_name=row["c_model_name"],
+        model_version=row["c_model_version"],
+        parameters=orjson.loads(row["c_parameters"] or "{}"),
+        base_url=row["c_base_url"],
+        api_key_env=row["c_api_key_env"],
+    )
+    return Taken(session=session, spec=spec)
+
+
+# -- storing messages ------------------------------------------------------------------------
+
+
+async def store_question(
+    runtime: Runtime,
+    *,
+    session_id: str,
+    content: str,
+    metadata: Any,
+    client_message_id: str | None,
+    request_digest: str,
+) -> Message | None:
+    """Store the user message with the session's next sequence number and announce it.
+    None, storing nothing, when `client_message_id` is already used in the session."""
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "session_id": session_id,
+        "type": MessageType.USER,
+        "content": content,
+        "metadata": metadata,
+        "created_at": datetime.now(UTC),
+        "client_message_id": client_message_id,
+        "request_digest": request_digest,
+        "reply_to_id": None,
+    }
+    if _postgres():
+        message, _ = await _append_in_one_statement(runtime.events, fields, unused_key=True)
+        return message
+    async with in_transaction():
+        if client_message_id is not None and await Message.exists(
+            session_id=session_id, client_message_id=client_message_id
+        ):
+            return None
+        message = await _append(fields)
+    await _announce(runtime.events, message)
+    return message
+
+
+async def store_reply(
+    runtime: Runtime,
+    *,
+    session_id: str,
+    reply_id: uuid.UUID,
+    question: Message,
+    content: str,
+    metadata: dict[str, Any],
+    lease: str,
+    log: LogLine | None,
+) -> StoredReply:
+    """Store the reply with the session's next sequence number; in the same write give
+    the lease `lease` back (if still this turn's), drop the reply's buffer and write
+    `log`; then announce it."""
+    fields: dict[str, Any] = {
+        "id": reply_id,
+        "session_id": session_id,
+        "type": MessageType.AI,
+        "content": content,
+        "metadata": metadata,
+        "created_at": datetime.now(UTC),
+        "client_message_id": None,
+        "request_digest": None,
+        "reply_to_id": question.id,
+    }
+    if _postgres():
+        message, released = await _append_in_one_statement(
+            runtime.events, fields, lease=lease, log=log
+        )
+        assert message is not None  # no retry key: always stored
+        return StoredReply(message=message, released=released)
+    async with in_transaction():
+        message = await _append(fields)
+        released = bool(
+            await ChatSession.filter(id=session_id, turn_token=lease).update(
+                turn_token=None, turn_expires_at=None
+            )
+        )
+        await ReplyStream.filter(id=reply_id).delete()
+        if log is not None:
+            await LogEntry.create(
+                level=LogLevel.INFO,
+                event=log.event,
+                message=storable(log.message),
+                actor_id=log.actor_id,
+                details=Json(storable(dict(log.details))),
+            )
+    await _announce(runtime.events, message)
+    return StoredReply(message=message, released=released)
+
+
+async def _append(fields: dict[str, Any]) -> Message:
+    """ORM: the next sequence number, then the message (inside the caller's transaction)."""
+    session_id = fields["session_id"]
+    # The UPDATE takes the row lock, so numbering is exact across processes.
+    await ChatSession.filter(id=session_id).update(
+        last_seq=F("last_seq") + 1, updated_at=fields["created_at"]
+    )
+    seq = await ChatSession.filter(id=session_id).first().values_list("last_seq", flat=True)
+    values = dict(fields, metadata=Json(fields["metadata"]))
+    return await Message.create(seq=seq, **values)
+
+
+async def _announce(events: EventBroker, message: Message) -> None:
+    try:
+        await events.publish(session_topic(str(message.session_id)), _added(message))
+    except Exception as exc:
+        # The message is stored: failing the request now would make the client retry
+        # what succeeded. Subscribers read by sequence number, so they get this message
+        # with the session's next event (or when they subscribe again).
+        logger.warning("could not announce message %s: %s", message.id, exc)
+
+
+def _added(message: Message) -> dict[str, Any]:
+    return {
+        "kind": "message_added",
+        "session_id": str(message.session_id),
+        "message_id": str(message.id),
+        "seq": message.seq,
+    }
+
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "session_id",
+    "seq",
+    "type",
+    "content",
+    "metadata",
+    "created_at",
+    "client_message_id",
+    "request_digest",
+    "reply_to_id",
+)
+
+
+async def _append_in_one_statement(
+    events: EventBroker,
+    fields: dict[str, Any],
+    *,
+    unused_key: bool = False,
+    lease: str | None = None,
+    log: LogLine | None = None,
+) -> tuple[Message | None, bool]:
+    """PostgreSQL: the sequence advanced and the message inserted by one statement, with
+    what else the caller asks for; (the message or None, whether the lease was given
+    back)."""
+    values: list[Any] = [
+        fields["session_id"],
+        fields["created_at"],
+        fields["id"],
+        str(fields["type"]),
+        fields["content"],
+        None if fields["metadata"] is None else orjson.dumps(fields["metadata"]).decode(),
+        fields["client_message_id"],
+        fields["request_digest"],
+        fields["reply_to_id"],
+    ]
+
+    def parameter(value: Any) -> str:
+        values.append(value)
+        return f"${len(values)}"
+
+    condition = ""
+    if unused_key:
+        condition = (
+            " AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = $1"
+            " AND client_message_id = $7)"
+        )
+    lease_sets, released = "", "false"
+    if lease is not None:
+        token = parameter(lease)
+        lease_sets = (
+            f", turn_token = CASE WHEN turn_token = {token} THEN NULL ELSE turn_token END"
+            f", turn_expires_at = CASE WHEN turn_token = {token} THEN NULL"
+            " ELSE turn_expires_at END"
+        )
+        released = "turn_token IS NULL"
+    extra = ""
+    if fields["type"] == MessageType.AI:
+        extra += ", dropped AS (DELETE FROM reply_streams WHERE id = $3)"
+    if log is not None:
+        extra += (
+            ", logged AS (INSERT INTO logs (level, event, message, actor_id, details,"
+            f" created_at) SELECT 'info', {parameter(log.event)},"
+            f" {parameter(storable(log.message))}, {parameter(log.actor_id)},"
+            f" {parameter(orjson.dumps(storable(dict(log.details))).decode())}::jsonb, $2"
+            " FROM m)"
+        )
+    notify = ""
+    channel = events.sql_channel()
+    if channel is not None:
+        topic = parameter(session_topic(str(fields["session_id"])))
+        event = (
+            "json_build_object('kind', 'message_added', 'session_id', m.session_id,"
+            " 'message_id', m.id, 'seq', m.seq)"
+        )
+        notify = (
+            f", pg_notify({parameter(channel)},"
+            f" json_build_object('topic', {topic}::text, 'event', {event})::text)"
+        )
+    statement = f"""
+WITH s AS (
+  UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2{lease_sets}
+  WHERE id = $1{condition}
+  RETURNING last_seq, {released} AS released
+), m AS (
+  INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
+  SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
+  RETURNING *
+){extra}
+SELECT m.*, s.released{notify} FROM m, s
+"""
+    rows = await connections.get("default").execute_query_dict(statement, values)
+    if not rows:
+        return None, False
+    row = rows[0]
+    message = Message._init_from_db(**{name: row[name] for name in _MESSAGE_COLUMNS})
+    if channel is None:
+        await _announce(events, message)
+    return message, bool(row["released"])
