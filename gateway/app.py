@@ -18,7 +18,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from db.events import InProcessBroker
 from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
-from db.services import auth_failures, logs, reply_runs
+from db.services import auth_failures, logs, reply_runs, users
 from gateway import processes, rest, shutdown
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
 from gateway.graphql import PATH as GRAPHQL_PATH
@@ -64,6 +64,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_storage()
+        users.remember_callers(settings.key_cache_seconds)
         shutdown.note_signals(
             grace_seconds=settings.shutdown_grace_seconds, before_deadline=reply_runs.stop_all
         )

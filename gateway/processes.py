@@ -1,8 +1,9 @@
 """Keeping this process in step with the others that share the database.
 
 For the life of the app: the event broker listens (on PostgreSQL, one connection per
-process), this process obeys stop requests for its turns and drops clients of model
-configs changed anywhere, and expired reply buffers and event payloads are swept.
+process), this process obeys stop requests for its turns, drops clients of model
+configs changed anywhere and forgets API keys revoked anywhere, and expired reply buffers
+and event payloads are swept.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager, suppress
 
 from db.pg_events import PostgresBroker
 from db.ports import Runtime
-from db.services import model_configs, reply_buffer, reply_runs
+from db.services import model_configs, reply_buffer, reply_runs, users
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ async def shared(runtime: Runtime) -> AsyncIterator[None]:
     followers: list[Callable[[Runtime, asyncio.Event], Awaitable[None]]] = [
         reply_runs.obey_stop_requests,
         model_configs.follow_changes,
+        users.follow_revocations,
     ]
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # PostgreSQL: the longest wait for a connection or a statement, so requests fail fast
     # while the database is away instead of hanging.
     database_timeout: float = Field(10.0, gt=0)
+    # How long a verified API key is trusted without a lookup (on PostgreSQL, where a
+    # revocation reaches every process at once; SQLite looks every key up).
+    auth_cache_seconds: float = Field(30.0, ge=0)
     max_history_messages: int = Field(50, ge=1)
     max_history_tokens: int = Field(24_000, ge=100)
     # The providers a config may name (a deployment may leave out those that call out).
@@ -146,6 +149,13 @@ class Settings(BaseSettings):
     @property
     def dialect(self) -> str:
         return database_dialect(self.database_url)
+
+    @property
+    def key_cache_seconds(self) -> float:
+        """AUTH_CACHE_SECONDS where every process hears of a revocation (the event broker
+        of PostgreSQL reaches them all, the CLI's included); 0 on SQLite, where a key
+        revoked by the CLI (another process) could not reach the server."""
+        return self.auth_cache_seconds if self.dialect == "postgres" else 0.0
 
     @property
     def tortoise(self) -> dict[str, Any]:

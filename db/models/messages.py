@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -40,6 +41,25 @@ class Message(Model):
 
     session_id: str
     reply_to_id: str | None
+
+    # Every column, for statements written by hand (RETURNING, joins).
+    COLUMNS = (
+        "id",
+        "session_id",
+        "seq",
+        "type",
+        "content",
+        "metadata",
+        "created_at",
+        "client_message_id",
+        "request_digest",
+        "reply_to_id",
+    )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Message:
+        """A message from a row of a hand-written statement holding every column."""
+        return cls._init_from_db(**{name: row[name] for name in cls.COLUMNS})
 
     class Meta:
         table = "messages"

@@ -18,14 +18,15 @@ import logging
 import random
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.expressions import Q
 
-from db.errors import Busy
+from db.errors import Busy, ServiceError
 from db.models import ChatSession
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,14 @@ async def exclusive(
             await lock.acquire()
             try:
                 await _acquire(session_id, held.token, lease, take_first)
+            except ServiceError:
+                lock.release()  # refused (NotFound...): nothing was taken
+                raise
             except BaseException:
                 lock.release()
+                # A statement that timed out or was cancelled may still take the lease
+                # once the database gets to it: give it back whenever that is.
+                _in_background(_release(session_id, held.token, lease))
                 raise
     except TimeoutError:
         raise Busy("the session is busy with another reply; retry later") from None
@@ -144,7 +151,11 @@ async def _release(session_id: str, token: str, lease: timedelta) -> None:
         return
     # The turn ends now all the same (its caller must not wait for the database); the
     # lease is given back once the database answers, or expires by itself meanwhile.
-    task = asyncio.create_task(_release_later(session_id, token, lease))
+    _in_background(_release_later(session_id, token, lease))
+
+
+def _in_background(release: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(release)
     _pending_releases.add(task)
     task.add_done_callback(_pending_releases.discard)
 

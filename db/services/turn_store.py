@@ -276,20 +276,6 @@ def _added(message: Message) -> dict[str, Any]:
     }
 
 
-_MESSAGE_COLUMNS = (
-    "id",
-    "session_id",
-    "seq",
-    "type",
-    "content",
-    "metadata",
-    "created_at",
-    "client_message_id",
-    "request_digest",
-    "reply_to_id",
-)
-
-
 async def _append_in_one_statement(
     events: EventBroker,
     fields: dict[str, Any],
@@ -361,7 +347,7 @@ WITH s AS (
   WHERE id = $1{condition}
   RETURNING last_seq, {released} AS released
 ), m AS (
-  INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
+  INSERT INTO messages ({", ".join(Message.COLUMNS)})
   SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
   RETURNING *
 ){extra}
@@ -371,7 +357,7 @@ SELECT m.*, s.released{notify} FROM m, s
     if not rows:
         return None, False
     row = rows[0]
-    message = Message._init_from_db(**{name: row[name] for name in _MESSAGE_COLUMNS})
+    message = Message.from_row(row)
     if channel is None:
         await _announce(events, message)
     return message, bool(row["released"])

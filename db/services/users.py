@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,9 +16,12 @@ from tortoise.transactions import in_transaction
 from db.errors import Invalid, NotFound, Unauthenticated
 from db.identity import Caller
 from db.models import ApiKey, LogLevel, Role, User
+from db.ports import EventBroker, Runtime
 from db.services import auth_failures, logs
 from db.services.ids import is_uuid
 from db.services.text import text_problem
+
+logger = logging.getLogger(__name__)
 
 KEY_SCHEME = "cgw_"
 # The start of a key kept in clear so people can tell their keys apart.
@@ -94,8 +100,9 @@ async def list_keys(*, user_id: str | None = None) -> list[ApiKey]:
     return list(await query)
 
 
-async def revoke_key(*, key_id_or_prefix: str) -> ApiKey:
-    """Revoke a key by its id or by the prefix shown when it was created."""
+async def revoke_key(*, key_id_or_prefix: str, events: EventBroker | None = None) -> ApiKey:
+    """Revoke a key by its id or by the prefix shown when it was created; it stops
+    working at once in this process and, told through `events`, in every other."""
     query = ApiKey.filter(revoked_at__isnull=True)
     matches: list[ApiKey] = []
     # Only well-formed values reach the database: PostgreSQL refuses a non-UUID id and
@@ -109,6 +116,13 @@ async def revoke_key(*, key_id_or_prefix: str) -> ApiKey:
     key = matches[0]
     key.revoked_at = datetime.now(UTC)
     await key.save(update_fields=["revoked_at"])
+    _forget(str(key.id))
+    if events is not None:
+        try:
+            await events.publish(KEYS_TOPIC, {"kind": "key_revoked", "key_id": str(key.id)})
+        except Exception as exc:
+            # Revoked all the same; other processes forget it within their cache's time.
+            logger.warning("could not announce the revocation of key %s: %s", key.id, exc)
     await logs.record(
         level=LogLevel.INFO,
         event="key.revoked",
@@ -119,15 +133,62 @@ async def revoke_key(*, key_id_or_prefix: str) -> ApiKey:
     return key
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    caller: Caller
+    key_id: str
+    until: float  # time.monotonic()
+
+
+# Keys verified lately, by digest: a request with one costs no round trip. An entry goes
+# when its key is revoked (here at once, elsewhere through the broker) or after the TTL.
+_known: dict[str, _Known] = {}
+_known_seconds = 0.0
+MAX_KNOWN_KEYS = 10_000
+# Revocations travel to every process on this topic.
+KEYS_TOPIC = "api_keys"
+
+
+def remember_callers(seconds: float) -> None:
+    """Keep verified keys this long (0: look every key up, every time). Only safe where
+    every process that may revoke a key reaches this one (`follow_revocations`)."""
+    global _known_seconds
+    _known_seconds = seconds
+    _known.clear()
+
+
+def _forget(key_id: str) -> None:
+    for key_digest, known in tuple(_known.items()):
+        if known.key_id == key_id:
+            del _known[key_digest]
+
+
+async def follow_revocations(runtime: Runtime, ready: asyncio.Event | None = None) -> None:
+    """Forget keys revoked by any process; runs until cancelled."""
+    async with runtime.events.subscribe(KEYS_TOPIC) as revocations:
+        if ready is not None:
+            ready.set()
+        async for revoked in revocations:
+            if revoked.get("kind") == "missed":
+                _known.clear()  # a revocation may be among what was missed
+            elif revoked.get("kind") == "key_revoked":
+                _forget(str(revoked.get("key_id")))
+
+
 async def authenticate(*, token: str | None, source: str = "") -> Caller:
-    """The caller a bearer token belongs to; one indexed lookup, no slow hash.
+    """The caller a bearer token belongs to; one indexed lookup, no slow hash (none at
+    all for a key verified within `remember_callers`' time).
 
     A failure writes nothing: it is counted, and the count logged later (`auth_failures`).
     """
     if not token:
         auth_failures.note(reason="no credentials", source=source)
         raise Unauthenticated("authentication required: send Authorization: Bearer <api key>")
-    key = await ApiKey.get_or_none(key_digest=digest(token)).select_related("user")
+    key_digest = digest(token)
+    known = _known.get(key_digest)
+    if known is not None and known.until > time.monotonic():
+        return known.caller
+    key = await ApiKey.get_or_none(key_digest=key_digest).select_related("user")
     if key is None:
         auth_failures.note(reason="unknown API key", source=source)
         raise Unauthenticated("invalid API key")
@@ -139,4 +200,9 @@ async def authenticate(*, token: str | None, source: str = "") -> Caller:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
     user = key.user
-    return Caller(user_id=str(user.id), name=user.name, role=Role(user.role))
+    caller = Caller(user_id=str(user.id), name=user.name, role=Role(user.role))
+    if _known_seconds > 0:
+        if len(_known) >= MAX_KNOWN_KEYS:
+            _known.clear()
+        _known[key_digest] = _Known(caller, str(key.id), time.monotonic() + _known_seconds)
+    return caller

@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from db.models import ApiKey, Role, User
+from db.pg_events import PostgresBroker
 from db.services import users
-from gateway.cli.common import echo_json, main, run_with_orm
+from gateway.cli.common import echo_json, main, run_with_orm, settings
 
 
 def _user_out(row: User) -> dict[str, Any]:
@@ -96,6 +97,9 @@ def key_revoke(key_id_or_prefix: str) -> None:
     """Revoke a key by its id or its prefix; it stops working at once, in every process."""
 
     async def task() -> str:
-        return str((await users.revoke_key(key_id_or_prefix=key_id_or_prefix)).id)
+        # On PostgreSQL the servers hear of it at once (they keep verified keys a while).
+        config = settings()
+        events = PostgresBroker(config.database_url) if config.dialect == "postgres" else None
+        return str((await users.revoke_key(key_id_or_prefix=key_id_or_prefix, events=events)).id)
 
     click.echo(f"revoked key {run_with_orm(task)}")

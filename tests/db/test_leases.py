@@ -221,3 +221,22 @@ async def test_a_release_never_clears_a_later_holder_s_lease(session_id: str) ->
     held, expires_at = await lease_of(session_id)
     assert held == later
     assert expires_at == later_expiry
+
+
+async def test_a_lease_an_attempt_took_before_it_failed_is_given_back(alice: Account) -> None:
+    """A statement that times out may take the lease all the same when the database gets
+    to it; the turn that gave up on it must not keep the session until the lease expires."""
+    session_id = await new_session(alice)
+
+    async def take_then_fail(token: str, expires_at: datetime) -> bool:
+        await ChatSession.filter(id=session_id).update(turn_token=token, turn_expires_at=expires_at)
+        raise ConnectionError("the answer was lost")
+
+    with pytest.raises(ConnectionError):
+        async with leases.exclusive(
+            session_id, wait_seconds=WAIT, lease_seconds=LEASE, take_first=take_then_fail
+        ):
+            pass
+
+    async with hold(session_id, wait_seconds=WAIT) as token:
+        assert (await lease_of(session_id))[0] == token

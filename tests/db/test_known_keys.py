@@ -1,0 +1,101 @@
+"""Verified API keys kept a while (`users.remember_callers`): a request with one costs no
+lookup, and a revoked one is forgotten at once, here or (through the broker) anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from starlette.applications import Starlette
+
+from db.errors import Unauthenticated
+from db.models import ApiKey
+from db.ports import Runtime
+from db.services import users
+from tests.factories import Account
+from tests.schema.statements import counted
+
+
+@pytest.fixture
+def remembered() -> Iterator[None]:
+    users.remember_callers(60)
+    yield
+    users.remember_callers(0)
+
+
+@pytest.fixture
+async def following(app: Starlette, remembered: None) -> AsyncIterator[Runtime]:
+    """A follower of revocations on the app's broker, as every server process runs one."""
+    runtime: Runtime = app.state.runtime
+    ready = asyncio.Event()
+    task = asyncio.create_task(users.follow_revocations(runtime, ready))
+    await ready.wait()
+    yield runtime
+    task.cancel()
+
+
+async def test_a_remembered_key_costs_no_statement(
+    alice: Account, remembered: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await users.authenticate(token=alice.key)
+
+    async with counted(caplog) as statements:
+        again = await users.authenticate(token=alice.key)
+
+    assert again == first
+    assert statements == []
+
+
+async def test_keys_are_looked_up_every_time_unless_remembered(
+    alice: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    users.remember_callers(0)
+    await users.authenticate(token=alice.key)
+
+    async with counted(caplog) as statements:
+        await users.authenticate(token=alice.key)
+
+    assert len(statements) == 1
+
+
+async def test_a_key_revoked_in_this_process_is_refused_at_once(
+    alice: Account, bob: Account, remembered: None
+) -> None:
+    await users.authenticate(token=alice.key)
+    await users.authenticate(token=bob.key)
+
+    await users.revoke_key(key_id_or_prefix=alice.key_id)
+
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await users.authenticate(token=alice.key)
+    assert (await users.authenticate(token=bob.key)).name == "bob"
+
+
+async def test_a_key_revoked_by_another_process_is_forgotten_when_it_says_so(
+    alice: Account, following: Runtime
+) -> None:
+    await users.authenticate(token=alice.key)
+    # Another process revokes it: the row changes, and the broker carries the news.
+    await ApiKey.filter(id=alice.key_id).update(revoked_at=datetime.now(UTC))
+    assert (await users.authenticate(token=alice.key)).name == "alice"  # still remembered
+
+    await following.events.publish(
+        users.KEYS_TOPIC, {"kind": "key_revoked", "key_id": alice.key_id}
+    )
+    await asyncio.sleep(0.05)
+
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await users.authenticate(token=alice.key)
+
+
+async def test_missed_events_forget_every_key(alice: Account, following: Runtime) -> None:
+    await users.authenticate(token=alice.key)
+    await ApiKey.filter(id=alice.key_id).update(revoked_at=datetime.now(UTC))
+    # The broker lost its connection: a revocation may have been among what it missed.
+    await following.events.publish(users.KEYS_TOPIC, {"kind": "missed"})
+    await asyncio.sleep(0.05)
+
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await users.authenticate(token=alice.key)
