@@ -20,6 +20,7 @@ from db.ports import Runtime
 from db.services import sessions
 from db.services.ids import is_uuid
 from db.services.pagination import PageRequest
+from db.sql import markers
 
 # Messages read at once when a follower catches up; the longest wait before a failed
 # catch-up is tried again without an event.
@@ -34,22 +35,17 @@ class MessagePage:
     total: int
 
 
-# The session (if the caller may see it: `viewer` NULL for an admin) with the messages
+# The session (if the caller may see it: an admin, or its user) with the messages
 # numbered `low`..`high`. Sequence numbers run 1..last_seq without gaps, so page N of a
 # history is a range of them: an index range scan, as cheap deep in a long session as
 # on its first page, where OFFSET would read and skip every message before the page.
-# `{}` takes each database's parameter spelling: `$1` / `?1`, reusable by number.
 _PAGE = """
 SELECT s.last_seq AS session_last_seq, m.*
 FROM chat_sessions AS s
 LEFT JOIN messages AS m ON m.session_id = s.id AND m.seq >= {3} AND m.seq <= {4}
-WHERE s.id = {1} AND ({2} IS NULL OR s.user_id = {2})
+WHERE s.id = {0} AND ({1} OR s.user_id = {2})
 ORDER BY m.seq
 """
-_PLACEHOLDERS = {
-    "postgres": ("$1", "$2::uuid", "$3", "$4"),
-    "sqlite": ("?1", "?2", "?3", "?4"),
-}
 
 
 async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> MessagePage:
@@ -57,13 +53,9 @@ async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> Me
     one statement (the ownership check included)."""
     if not is_uuid(session_id):
         raise NotFound("session not found")
-    connection = connections.get("default")
-    statement = _PAGE.format("", *_PLACEHOLDERS[connection.capabilities.dialect])
     low = page.offset + 1
-    viewer = None if caller.is_admin else caller.user_id
-    rows = await connection.execute_query_dict(
-        statement, [session_id, viewer, low, low + page.page_size - 1]
-    )
+    values = [session_id, caller.is_admin, caller.user_id, low, low + page.page_size - 1]
+    rows = await connections.get("default").execute_query_dict(_PAGE.format(*markers(5)), values)
     if not rows:
         raise NotFound("session not found")
     found = [Message.from_row(row) for row in rows if row["id"] is not None]

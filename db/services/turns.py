@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from tortoise import connections
 
 from db.errors import Invalid, ModelFailed
 from db.identity import Caller
@@ -49,6 +50,7 @@ from db.services.turn_events import (
     TurnResult,
     UserMessageStored,
 )
+from db.sql import markers
 
 __all__ = [
     "AiMessageStored",
@@ -404,6 +406,12 @@ async def _store_reply(
 # -- asking the model -------------------------------------------------------------------
 
 
+_HISTORY = """
+SELECT type, content FROM messages WHERE session_id = {0} AND seq <= {1}
+ORDER BY seq DESC LIMIT {2}
+"""
+
+
 async def _model_input(
     *, session_id: str, up_to_seq: int, spec: ModelSpec, limits: Limits
 ) -> list[ChatTurn]:
@@ -413,16 +421,14 @@ async def _model_input(
     parameters: Mapping[str, Any] = spec.parameters
     max_messages = parameters.get("max_history_messages") or limits.max_history_messages
     max_tokens = parameters.get("max_history_tokens") or limits.max_history_tokens
-    rows = (
-        await Message.filter(session_id=session_id, seq__lte=up_to_seq)
-        .order_by("-seq")
-        .limit(max_messages)
-        .values_list("type", "content")
+    rows = await connections.get("default").execute_query_dict(
+        _HISTORY.format(*markers(3)), [session_id, up_to_seq, max_messages]
     )
     turns: list[ChatTurn] = []
     system_prompt = parameters.get("system_prompt")
     budget = max_tokens - (estimate_tokens(system_prompt) if system_prompt else 0)
-    for kind, content in rows:
+    for row in rows:
+        kind, content = row["type"], row["content"]
         cost = estimate_tokens(content)
         if turns and cost > budget:
             break
