@@ -1,0 +1,87 @@
+"""What a chat turn and a history page cost in round trips to PostgreSQL, counted on the
+wire (a proxy between the app and the server reads what the driver really sends): a
+whole reply 4, a streamed one 5 (its buffer row), a history page 1, once the driver
+has prepared its statements and the caller's key is known."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bench.pg_wire import PgWireProxy
+from gateway.settings import Settings, load_settings
+from tests.conftest import BACKEND
+from tests.factories import Account, create_session, send
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="round trips of PostgreSQL")
+TURNS = 3
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[PgWireProxy]:
+    server = urlsplit(database_url)
+    counting = PgWireProxy(server.hostname or "127.0.0.1", server.port or 5432, record=True)
+    await counting.start()
+    yield counting
+    await counting.close()
+
+
+@pytest.fixture
+def settings(database_url: str, proxy: PgWireProxy) -> Settings:
+    """The app reaches the run's database through the counting proxy."""
+    server = urlsplit(database_url)
+    proxied = database_url.replace(server.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}")
+    return load_settings(database_url=proxied, shutdown_grace_seconds=5, _env_file=None)
+
+
+async def round_trips(proxy: PgWireProxy, work: Awaitable[object]) -> tuple[int, list[str]]:
+    """The round trips `work` makes (statements included, for a failure's message)."""
+    await proxy.quiet()
+    before = proxy.snapshot()
+    await work
+    await proxy.quiet()
+    spent = proxy.snapshot() - before
+    return spent.round_trips, spent.statements()
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({}, 4), ({"Accept": "text/event-stream"}, 5), ({"Idempotency-Key": "k"}, 4)],
+    ids=["whole", "streamed", "keyed"],
+)
+async def test_a_turn_costs_few_round_trips(
+    client: httpx.AsyncClient,
+    alice: Account,
+    proxy: PgWireProxy,
+    headers: dict[str, str],
+    expected: int,
+) -> None:
+    session_id = await create_session(client, alice)
+    counts = []
+    for turn in range(TURNS):
+        extra = {
+            key: f"{value}{turn}" if key == "Idempotency-Key" else value
+            for key, value in headers.items()
+        }
+        response = send(client, alice, session_id, f"question {turn}", headers=extra)
+        spent, statements = await round_trips(proxy, response)
+        counts.append((spent, statements))
+    # The first turn prepares the statements (one more round trip each); then it is steady.
+    steady = [spent for spent, _ in counts[1:]]
+    assert steady == [expected] * (TURNS - 1), counts
+
+
+async def test_a_history_page_is_one_round_trip(
+    client: httpx.AsyncClient, alice: Account, proxy: PgWireProxy
+) -> None:
+    session_id = await create_session(client, alice)
+    await send(client, alice, session_id, "hello")
+    url = f"/api/v1/sessions/{session_id}/messages"
+    await client.get(url, headers=alice.headers)  # prepares the statement
+
+    spent, statements = await round_trips(proxy, client.get(url, headers=alice.headers))
+
+    assert spent == 1, statements
