@@ -295,7 +295,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             response = await self.run(Request(scope, receive))
         except Invalid as exc:  # from parse_json: the body or a query parameter
-            response = failure(400, str(exc), extensions={"field": exc.field})
+            named = {"field": exc.field} if exc.field is not None else None
+            response = failure(400, str(exc), extensions=named)
         except HTTPException as exc:
             response = failure(exc.status_code, exc.reason)
         await response(scope, receive, send)

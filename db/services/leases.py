@@ -81,7 +81,7 @@ async def exclusive(
                 lock.release()
                 # A statement that timed out or was cancelled may still take the lease
                 # once the database gets to it: give it back whenever that is.
-                _in_background(_release(session_id, held.token, lease))
+                _in_background(_release_after_failed_attempt(session_id, held.token, lease))
                 raise
     except TimeoutError:
         raise Busy("the session is busy with another reply; retry later") from None
@@ -152,6 +152,24 @@ async def _release(session_id: str, token: str, lease: timedelta) -> None:
     # The turn ends now all the same (its caller must not wait for the database); the
     # lease is given back once the database answers, or expires by itself meanwhile.
     _in_background(_release_later(session_id, token, lease))
+
+
+def held_here(session_id: str) -> bool:
+    """Whether a turn of this process holds the session, or is taking it (others wait)."""
+    lock = _local_locks.get(session_id)
+    return lock is not None and lock.locked()
+
+
+async def _release_after_failed_attempt(session_id: str, token: str, lease: timedelta) -> None:
+    # When the abandoned statement commits is unknown (the database may be hung): give
+    # back at growing intervals while the lease could still be alive; each try that
+    # finds nothing of this token's clears nothing.
+    for delay in (0.0, 0.5, 2.0, lease.total_seconds() / 3):
+        await asyncio.sleep(delay)
+        try:
+            await _give_back(session_id, token)
+        except Exception as exc:
+            logger.info("turn lease of session %s not released yet (%s)", session_id, exc)
 
 
 def _in_background(release: Coroutine[Any, Any, None]) -> None:

@@ -3,9 +3,10 @@
 The process generating a reply writes its pieces here a batch at a time (one INSERT per
 `FLUSH_EVERY_SECONDS` at most, however many pieces the model sends), so a listener that
 lost its connection can pick the reply up through any process. The buffer is bounded by
-the replies running right now: a reply's rows go right after its message is stored (the
-message then answers for it), a failed reply keeps its error for `FAILED_RETENTION`, and
-the rows of a process that died stop being renewed and expire.
+the replies running right now: a reply's rows go in the very write that stores its
+message (`turn_store.store_reply`; the message then answers for it), a failed reply keeps
+its error for `FAILED_RETENTION`, and the rows of a process that died stop being renewed
+and expire.
 """
 
 from __future__ import annotations
@@ -195,10 +196,10 @@ async def _look(
     reply_id: str, boundary: int
 ) -> tuple[ReplyStream | None, list[ReplyChunk], Message | None]:
     """Where the reply stands: its buffer row, chunks from `boundary` on, and its message
-    once stored (or once its buffer expired: it may be stored with its row left over)."""
+    once stored (or once its buffer expired: its process died, maybe after storing it)."""
     stream = await ReplyStream.get_or_none(id=reply_id)
     if stream is None:
-        # Gone because stored (the message is committed before the buffer goes).
+        # Gone because stored (the same write stores the message and drops the buffer).
         return None, [], await Message.get_or_none(id=reply_id)
     chunks = await ReplyChunk.filter(stream_id=reply_id, start__gte=boundary).order_by("start")
     message = None

@@ -24,6 +24,7 @@ from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from db.errors import NotFound
 from db.events import session_topic
 from db.fields import Json
 from db.identity import Caller
@@ -60,13 +61,6 @@ class LogLine:
     message: str
     actor_id: str | None
     details: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReply:
-    message: Message
-    # Whether storing it gave the session's lease back (it was still this turn's).
-    released: bool
 
 
 def _postgres() -> bool:
@@ -122,7 +116,7 @@ _TAKE = f"""
 UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2
 FROM model_configs AS c
 WHERE s.id = $3 AND c.id = s.model_config_id
-  AND (s.turn_token IS NULL OR s.turn_expires_at < now())
+  AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
   AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
   AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
 RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)},
@@ -137,7 +131,9 @@ async def _take_in_one_statement(
 ) -> Taken | None:
     # execute_query_dict: Tortoise's execute_query returns no rows for an UPDATE.
     rows = await connections.get("default").execute_query_dict(
-        _TAKE, [token, expires_at, session_id, viewer, owner_id]
+        # The app's clock, like every other lease expiry it writes and compares.
+        _TAKE,
+        [token, expires_at, session_id, viewer, owner_id, datetime.now(UTC)],
     )
     if not rows:
         return None
@@ -182,13 +178,15 @@ async def store_question(
         "reply_to_id": None,
     }
     if _postgres():
-        message, _ = await _append_in_one_statement(runtime.events, fields, unused_key=True)
-        return message
+        return await _append_in_one_statement(runtime.events, fields, unused_key=True)
+    # Checked before the transaction, which must start with its write: a SQLite reader
+    # cannot become a writer once another process has committed. The lease keeps any
+    # other turn of the session from storing the key meanwhile.
+    if client_message_id is not None and await Message.exists(
+        session_id=session_id, client_message_id=client_message_id
+    ):
+        return None
     async with in_transaction():
-        if client_message_id is not None and await Message.exists(
-            session_id=session_id, client_message_id=client_message_id
-        ):
-            return None
         message = await _append(fields)
     await _announce(runtime.events, message)
     return message
@@ -204,10 +202,11 @@ async def store_reply(
     metadata: dict[str, Any],
     lease: str,
     log: LogLine | None,
-) -> StoredReply:
+) -> Message:
     """Store the reply with the session's next sequence number; in the same write give
     the lease `lease` back (if still this turn's), drop the reply's buffer and write
-    `log`; then announce it."""
+    `log` (so a log entry that cannot be written fails the reply with it: its text is
+    made storable first, and its details are plain JSON); then announce it."""
     fields: dict[str, Any] = {
         "id": reply_id,
         "session_id": session_id,
@@ -220,17 +219,14 @@ async def store_reply(
         "reply_to_id": question.id,
     }
     if _postgres():
-        message, released = await _append_in_one_statement(
-            runtime.events, fields, lease=lease, log=log
-        )
-        assert message is not None  # no retry key: always stored
-        return StoredReply(message=message, released=released)
+        message = await _append_in_one_statement(runtime.events, fields, lease=lease, log=log)
+        if message is None:
+            raise NotFound("session not found")  # the session is gone
+        return message
     async with in_transaction():
         message = await _append(fields)
-        released = bool(
-            await ChatSession.filter(id=session_id, turn_token=lease).update(
-                turn_token=None, turn_expires_at=None
-            )
+        await ChatSession.filter(id=session_id, turn_token=lease).update(
+            turn_token=None, turn_expires_at=None
         )
         await ReplyStream.filter(id=reply_id).delete()
         if log is not None:
@@ -242,7 +238,7 @@ async def store_reply(
                 details=Json(storable(dict(log.details))),
             )
     await _announce(runtime.events, message)
-    return StoredReply(message=message, released=released)
+    return message
 
 
 async def _append(fields: dict[str, Any]) -> Message:
@@ -283,10 +279,10 @@ async def _append_in_one_statement(
     unused_key: bool = False,
     lease: str | None = None,
     log: LogLine | None = None,
-) -> tuple[Message | None, bool]:
+) -> Message | None:
     """PostgreSQL: the sequence advanced and the message inserted by one statement, with
-    what else the caller asks for; (the message or None, whether the lease was given
-    back)."""
+    what else the caller asks for; None if nothing was stored (the retry key is in use,
+    or the session is gone)."""
     values: list[Any] = [
         fields["session_id"],
         fields["created_at"],
@@ -309,7 +305,7 @@ async def _append_in_one_statement(
             " AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = $1"
             " AND client_message_id = $7)"
         )
-    lease_sets, released = "", "false"
+    lease_sets = ""
     if lease is not None:
         token = parameter(lease)
         lease_sets = (
@@ -317,7 +313,6 @@ async def _append_in_one_statement(
             f", turn_expires_at = CASE WHEN turn_token = {token} THEN NULL"
             " ELSE turn_expires_at END"
         )
-        released = "turn_token IS NULL"
     extra = ""
     if fields["type"] == MessageType.AI:
         extra += ", dropped AS (DELETE FROM reply_streams WHERE id = $3)"
@@ -345,19 +340,18 @@ async def _append_in_one_statement(
 WITH s AS (
   UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2{lease_sets}
   WHERE id = $1{condition}
-  RETURNING last_seq, {released} AS released
+  RETURNING last_seq
 ), m AS (
   INSERT INTO messages ({", ".join(Message.COLUMNS)})
   SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
   RETURNING *
 ){extra}
-SELECT m.*, s.released{notify} FROM m, s
+SELECT m.*{notify} FROM m
 """
     rows = await connections.get("default").execute_query_dict(statement, values)
     if not rows:
-        return None, False
-    row = rows[0]
-    message = Message.from_row(row)
+        return None
+    message = Message.from_row(rows[0])
     if channel is None:
         await _announce(events, message)
-    return message, bool(row["released"])
+    return message

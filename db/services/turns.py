@@ -2,11 +2,13 @@
 
 Read from the top: `run_turn` checks the request and starts the turn as a task of this
 process (`reply_runs`, so a listener that leaves does not stop it); `_turn` takes the
-session's lease (`leases`: one turn at a time per session, across processes), stores the
-question or finds it again for a retry, and `_answer` asks the model, streams its pieces
-(through the shared buffer, `reply_buffer`), stores the answer and writes the log entry;
-leaving the lease's block gives the session back. Helpers follow in the order they are
-used: the request's checks, storing a message, the model input, the reply's metadata.
+session's lease (`leases`: one turn at a time per session, across processes) as it
+checks the caller may use the session, stores the question or finds it again for a
+retry, and `_answer` asks the model, streams its pieces (through the shared buffer,
+`reply_buffer`), and stores the answer with its log entry, giving the lease back in the
+same write (`turn_store`: one statement per step on PostgreSQL); a turn that ends any
+other way gives it back as it leaves the lease's block. Helpers follow in the order they
+are used: the request's checks, storing the reply, the model input, the reply's metadata.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import orjson
 from tortoise import connections
 
-from db.errors import Invalid, ModelFailed
+from db.errors import Invalid, ModelFailed, NotFound
 from db.identity import Caller
 from db.models import LogLevel, Message, MessageType
 from db.ports import (
@@ -153,6 +155,10 @@ async def _turn(
 ) -> AsyncGenerator[TurnEvent | LeaseHeld]:
     limits = runtime.limits
     taken: list[turn_store.Taken] = []
+    if leases.held_here(session_id):
+        # Another turn of this process holds the session: the first attempt (which also
+        # checks the caller may use it) would only come after it. Refuse a stranger now.
+        await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
 
     async def take_first(token: str, expires_at: datetime) -> bool:
         found = await turn_store.take(
@@ -203,7 +209,11 @@ async def _turn(
 
 
 async def _stored_question(session_id: str, asked: _Question) -> Message:
-    question = await Message.get(session_id=session_id, client_message_id=asked.key)
+    question = None
+    if asked.key is not None:
+        question = await Message.get_or_none(session_id=session_id, client_message_id=asked.key)
+    if question is None:  # nothing stored, and no key in use: the session is gone
+        raise NotFound("session not found")
     if question.request_digest != asked.digest:
         raise Invalid("was already used for a different message", field="client_message_id")
     return question
@@ -387,7 +397,7 @@ async def _store_reply(
     """Store the reply as a message; the same write gives the lease back and drops the
     reply's buffered pieces (the message answers for them from now on)."""
     await buffer.stop()
-    stored = await turn_store.store_reply(
+    message = await turn_store.store_reply(
         runtime,
         session_id=lease.session_id,
         reply_id=reply_id,
@@ -400,7 +410,7 @@ async def _store_reply(
     # Given back, or (its lease lost meanwhile) no longer this turn's to give.
     lease.given_back = True
     buffer.stored()
-    return stored.message
+    return message
 
 
 # -- asking the model -------------------------------------------------------------------

@@ -142,8 +142,13 @@ class _Known:
 
 # Keys verified lately, by digest: a request with one costs no round trip. An entry goes
 # when its key is revoked (here at once, elsewhere through the broker) or after the TTL.
+# The user's name and role are kept with it: nothing changes them after creation today;
+# whatever comes to change them must forget the user's keys as a revocation does.
 _known: dict[str, _Known] = {}
 _known_seconds = 0.0
+# Bumped by every forgetting: a lookup that ran across one does not keep what it read
+# (the revocation may have come between the read and the keeping).
+_forgotten = 0
 MAX_KNOWN_KEYS = 10_000
 # Revocations travel to every process on this topic.
 KEYS_TOPIC = "api_keys"
@@ -154,23 +159,28 @@ def remember_callers(seconds: float) -> None:
     every process that may revoke a key reaches this one (`follow_revocations`)."""
     global _known_seconds
     _known_seconds = seconds
-    _known.clear()
+    _forget()
 
 
-def _forget(key_id: str) -> None:
+def _forget(key_id: str | None = None) -> None:
+    """Forget the key `key_id` (every key: None)."""
+    global _forgotten
+    _forgotten += 1
     for key_digest, known in tuple(_known.items()):
-        if known.key_id == key_id:
+        if key_id is None or known.key_id == key_id:
             del _known[key_digest]
 
 
 async def follow_revocations(runtime: Runtime, ready: asyncio.Event | None = None) -> None:
     """Forget keys revoked by any process; runs until cancelled."""
     async with runtime.events.subscribe(KEYS_TOPIC) as revocations:
+        # Joining (again, after falling behind): whatever came before may be missed.
+        _forget()
         if ready is not None:
             ready.set()
         async for revoked in revocations:
             if revoked.get("kind") == "missed":
-                _known.clear()  # a revocation may be among what was missed
+                _forget()  # a revocation may be among what was missed
             elif revoked.get("kind") == "key_revoked":
                 _forget(str(revoked.get("key_id")))
 
@@ -188,6 +198,7 @@ async def authenticate(*, token: str | None, source: str = "") -> Caller:
     known = _known.get(key_digest)
     if known is not None and known.until > time.monotonic():
         return known.caller
+    forgotten_before = _forgotten
     key = await ApiKey.get_or_none(key_digest=key_digest).select_related("user")
     if key is None:
         auth_failures.note(reason="unknown API key", source=source)
@@ -201,7 +212,7 @@ async def authenticate(*, token: str | None, source: str = "") -> Caller:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
     user = key.user
     caller = Caller(user_id=str(user.id), name=user.name, role=Role(user.role))
-    if _known_seconds > 0:
+    if _known_seconds > 0 and _forgotten == forgotten_before:
         if len(_known) >= MAX_KNOWN_KEYS:
             _known.clear()
         _known[key_digest] = _Known(caller, str(key.id), time.monotonic() + _known_seconds)

@@ -11,7 +11,6 @@ from pydantic.json_schema import models_json_schema
 
 from db.ports import Limits
 from db.services.config_rules import BASE_URL_PATTERN, parameter_schemas
-from db.services.model_configs import NULLABLE
 from db.services.text import BLANK, END
 from gateway.rest.routing import Endpoint
 from gateway.rest.schemas import ErrorEnvelope, UpdateModelConfigBody
@@ -121,9 +120,9 @@ def _describe_server_rules(
     fields["provider"]["pattern"] = rf"^[{BLANK}]*({names})[{BLANK}]*{END}"
     fields["is_default"] = {"enum": [True], **_described(fields["is_default"])}
     fields["parameters"] = {"$ref": _REF.format(model="ConfigParameters")}
-    for name, schema in fields.items():
-        if name not in NULLABLE:
-            schema.pop("default", None)  # pydantic's "left out" stand-in, not a value
+    for schema in fields.values():
+        # pydantic's stand-in for "left out", which keeps the stored value: no default.
+        schema.pop("default", None)
     # A body that changes nothing is refused.
     body["anyOf"] = [{"required": [name]} for name in UpdateModelConfigBody.model_fields]
     fields["base_url"]["pattern"] = BASE_URL_PATTERN

@@ -63,7 +63,8 @@ class SendMessageBody(BaseModel):
 
 
 class UpdateModelConfigBody(BaseModel):
-    """Fields left out are kept; null clears base_url or api_key_env (JSON Merge Patch)."""
+    """Fields left out are kept; null clears base_url or api_key_env and is refused for
+    the other fields."""
 
     model_config = _BODY
     # Not nullable: the default only stands for "left out" (model_fields_set tells).

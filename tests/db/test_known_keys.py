@@ -4,16 +4,20 @@ lookup, and a revoked one is forgotten at once, here or (through the broker) any
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from starlette.applications import Starlette
 
 from db.errors import Unauthenticated
 from db.models import ApiKey
+from db.pg_events import connect_arguments
 from db.ports import Runtime
 from db.services import users
+from tests.conftest import BACKEND
 from tests.factories import Account
 from tests.schema.statements import counted
 
@@ -96,6 +100,34 @@ async def test_missed_events_forget_every_key(alice: Account, following: Runtime
     # The broker lost its connection: a revocation may have been among what it missed.
     await following.events.publish(users.KEYS_TOPIC, {"kind": "missed"})
     await asyncio.sleep(0.05)
+
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await users.authenticate(token=alice.key)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="holds a row lock of PostgreSQL")
+async def test_a_lookup_that_a_revocation_overtook_is_not_kept(
+    alice: Account, following: Runtime, database_url: str
+) -> None:
+    """A revocation is committed and announced while a lookup of the key is under way
+    (it read the row before, and waits to note the key's use): what the lookup read
+    must not be kept, or the revoked key would work on for the whole TTL."""
+    other = await asyncpg.connect(**connect_arguments(database_url))
+    try:
+        async with other.transaction():
+            # Another process revokes the key; the lookup's write of last_used_at waits.
+            await other.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = $1", uuid.UUID(alice.key_id)
+            )
+            looking = asyncio.create_task(users.authenticate(token=alice.key))
+            await asyncio.sleep(0.2)  # it has read the row, unrevoked, and now waits
+            await following.events.publish(
+                users.KEYS_TOPIC, {"kind": "key_revoked", "key_id": alice.key_id}
+            )
+            await asyncio.sleep(0.05)
+        await looking  # read before the revocation: this request passes
+    finally:
+        await other.close()
 
     with pytest.raises(Unauthenticated, match="revoked"):
         await users.authenticate(token=alice.key)

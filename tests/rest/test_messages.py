@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.factories import Account, create_session, send
-from tests.rest.expect import ok, url, utc_time
+from db.models import ChatSession
+from tests.factories import Account, create_session, make_config, send
+from tests.rest.expect import ok, refused, url, utc_time
+from tests.schema.gql import eventually
 
 
 async def _history(
@@ -126,3 +129,23 @@ async def test_message_text_is_stored_exactly(client: httpx.AsyncClient, alice: 
     text = "  line one\n\tline two — ünïcødé 🚀  "
     ok(await send(client, alice, session_id, text))
     assert (await _history(client, session_id, alice.headers))["messages"][0]["content"] == text
+
+
+async def test_a_stranger_is_refused_at_once_while_a_reply_runs_in_the_session(
+    client: httpx.AsyncClient, alice: Account, bob: Account
+) -> None:
+    """Not after waiting for the owner's turn: the session is not the stranger's at all."""
+    slow = await make_config(parameters={"chunk_delay_ms": 500})  # three words: 1.5 s
+    session_id = await create_session(client, alice, model_config_id=str(slow.id))
+    owner = asyncio.create_task(send(client, alice, session_id, "slow question"))
+
+    async def lease_taken() -> str | None:
+        return (await ChatSession.get(id=session_id)).turn_token
+
+    await eventually(lease_taken)
+
+    stranger = await send(client, bob, session_id, "let me in")
+
+    assert not owner.done()
+    refused(stranger, 404)
+    assert (await owner).status_code == 200
