@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Authentication failures are counted in memory and logged as one summary entry per
     # reason and source this often, so that a flood of bad keys writes almost nothing.
     auth_failure_log_interval: float = Field(60.0, gt=0)
+    # How long a verified API key is trusted without a lookup (on PostgreSQL, where a
+    # revocation reaches every process at once; SQLite looks every key up).
+    auth_cache_seconds: float = Field(30.0, ge=0)
     # Create a first admin (and print its key once) when the database has no user at all.
     bootstrap_admin: bool = True
     migrate_on_start: bool = True
@@ -84,9 +87,6 @@ class Settings(BaseSettings):
     # PostgreSQL: the longest wait for a connection or a statement, so requests fail fast
     # while the database is away instead of hanging.
     database_timeout: float = Field(10.0, gt=0)
-    # How long a verified API key is trusted without a lookup (on PostgreSQL, where a
-    # revocation reaches every process at once; SQLite looks every key up).
-    auth_cache_seconds: float = Field(30.0, ge=0)
     max_history_messages: int = Field(50, ge=1)
     max_history_tokens: int = Field(24_000, ge=100)
     # The providers a config may name (a deployment may leave out those that call out).
