@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/provider_overhead.py [--database-url URL] [--requests 400]
 
-Starts a Chat Completions upstream on loopback (aiohttp, answers after --upstream-ms),
+Starts a Chat Completions upstream on loopback (bench/loopback_upstream.py's, in this
+process; it answers after --upstream-ms),
 then `chat-gateway serve` on a scratch database with an `openai` model config pointing
 at it. Each send carries a unique marker the upstream reads back, so every request's
 upstream time (arrival to last byte written) is paired with the client's end-to-end
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -26,56 +26,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_bench import Gateway, free_port, rss_mib, running_gateway
+from loopback_upstream import Upstream
 
 KEY_ENV = "BENCH_UPSTREAM_KEY"
-
-
-class Upstream:
-    """Chat Completions on loopback; records how long it took to answer each marker."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.took: dict[str, float] = {}
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
-        body = await request.json()
-        marker = body["messages"][-1]["content"].split()[-1]
-        await asyncio.sleep(self.delay)
-        text = f"reply to {marker} " + "word " * 30
-        usage = {"prompt_tokens": 12, "completion_tokens": 31}
-        if not body.get("stream"):
-            response = web.json_response(
-                {
-                    "id": "c",
-                    "object": "chat.completion",
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": usage,
-                }
-            )
-            await response.prepare(request)
-            await response.write_eof()
-        else:
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            for word in text.split(" "):
-                chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
-                await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            final = {
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                "usage": usage,
-            }
-            await response.write(b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n")
-            await response.write_eof()
-        self.took[marker] = time.perf_counter() - started
-        return response
 
 
 async def graphql(http: aiohttp.ClientSession, base: str, query: str, **variables: object) -> dict:
