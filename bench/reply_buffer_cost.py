@@ -99,17 +99,21 @@ MICRO_OPERATIONS = 500
 
 
 class BufferWriter(Protocol):
-    """What a turn uses of a `ReplyWriter`."""
+    """What a turn uses of a `ReplyWriter`: `async with writer as buffer`, `add` each
+    piece, `stop` before the reply is stored, `stored` once it is (the turn's write drops
+    the table buffer); leaving the block otherwise marks the reply failed."""
 
     reply_id: str
 
-    async def open(self) -> None: ...
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
     def add(self, text: str) -> None: ...
 
-    async def stored(self) -> None: ...
+    async def stop(self) -> None: ...
 
-    async def failed(self, error: str) -> None: ...
+    def stored(self) -> None: ...
 
 
 WriterClass = Callable[..., BufferWriter]
@@ -122,16 +126,19 @@ class NoBuffer:
         self.reply_id = reply_id
         self.session_id = session_id
 
-    async def open(self) -> None:
+    async def __aenter__(self) -> NoBuffer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     def add(self, text: str) -> None:
         return None
 
-    async def stored(self) -> None:
+    async def stop(self) -> None:
         return None
 
-    async def failed(self, error: str) -> None:
+    def stored(self) -> None:
         return None
 
 
@@ -142,21 +149,23 @@ class TablePerPiece(ReplyWriter):
         super().__init__(reply_id=reply_id, session_id=session_id, lease_seconds=lease_seconds)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
 
-    async def open(self) -> None:
-        await super().open()
-        await self._stop_flushing()  # the 0.1 s flusher, replaced by one write per piece
+    async def __aenter__(self) -> TablePerPiece:
+        await super().__aenter__()
+        await super()._stop_flushing()  # the 0.1 s flusher, replaced by one write per piece
         self._flusher = asyncio.create_task(self._write_each())
+        return self
 
     def add(self, text: str) -> None:
         self._queue.put_nowait(text)
 
-    async def stored(self) -> None:
+    async def _stop_flushing(self) -> None:
+        # Every piece written, then the writer (idle on its queue) goes.
         await self._queue.join()
-        await super().stored()
-
-    async def failed(self, error: str) -> None:
-        await self._queue.join()
-        await super().failed(error)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
 
     async def _write_each(self) -> None:
         while True:
@@ -190,13 +199,15 @@ class RedisWriter:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._renewed_at = 0.0
+        self._stored = False
+        self._stopping = asyncio.Event()
 
     @classmethod
     def _count(cls, commands: int) -> None:
         RedisWriter.commands += commands
         RedisWriter.round_trips += 1
 
-    async def open(self) -> None:
+    async def __aenter__(self) -> RedisWriter:
         pipe = self.client.pipeline(transaction=False)
         pipe.xadd(self._key, {"state": "running", "session": self.session_id})
         pipe.expire(self._key, self._lease)
@@ -205,6 +216,14 @@ class RedisWriter:
         self._renewed_at = asyncio.get_running_loop().time()
         work = self._write_each() if self.per_piece else self._flush_regularly()
         self._task = asyncio.create_task(work)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stored:  # no statement of the turn reaches Redis: the buffer goes here
+            await self.client.delete(self._key)
+            self._count(1)
+        else:
+            await self._failed("the reply was stopped")
 
     def add(self, text: str) -> None:
         if self.per_piece:
@@ -212,17 +231,16 @@ class RedisWriter:
         else:
             self._pending.append(text)
 
-    async def stored(self) -> None:
+    async def stop(self) -> None:
         if self.per_piece:
             await self._queue.join()
         await self._stop()
-        await self.client.delete(self._key)
-        self._count(1)
 
-    async def failed(self, error: str) -> None:
-        if self.per_piece:
-            await self._queue.join()
-        await self._stop()
+    def stored(self) -> None:
+        self._stored = True
+
+    async def _failed(self, error: str) -> None:
+        await self.stop()
         await self._flush()
         pipe = self.client.pipeline(transaction=False)
         pipe.xadd(self._key, {"state": "failed", "error": error})
@@ -231,15 +249,23 @@ class RedisWriter:
         self._count(2)
 
     async def _stop(self) -> None:
+        # As the table writer does: never cancelled mid-write (redis-py's connection does
+        # not come back from a command cancelled half way).
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
+            if self.per_piece:  # idle on its queue, which stop() has drained
+                self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _flush_regularly(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+        while not self._stopping.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_EVERY_SECONDS):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
             try:
                 await self._flush()
                 await self._renew_if_due()

@@ -201,10 +201,12 @@ async def store_reply(
     content: str,
     metadata: dict[str, Any],
     lease: str,
+    buffered: bool,
     log: LogLine | None,
 ) -> Message:
     """Store the reply with the session's next sequence number; in the same write give
-    the lease `lease` back (if still this turn's), drop the reply's buffer and write
+    the lease `lease` back (if still this turn's), drop the reply's buffer (`buffered`:
+    it was streamed through one) and write
     `log` (so a log entry that cannot be written fails the reply with it: its text is
     made storable first, and its details are plain JSON); then announce it."""
     fields: dict[str, Any] = {
@@ -219,7 +221,9 @@ async def store_reply(
         "reply_to_id": question.id,
     }
     if _postgres():
-        message = await _append_in_one_statement(runtime.events, fields, lease=lease, log=log)
+        message = await _append_in_one_statement(
+            runtime.events, fields, lease=lease, buffered=buffered, log=log
+        )
         if message is None:
             raise NotFound("session not found")  # the session is gone
         return message
@@ -228,7 +232,8 @@ async def store_reply(
         await ChatSession.filter(id=session_id, turn_token=lease).update(
             turn_token=None, turn_expires_at=None
         )
-        await ReplyStream.filter(id=reply_id).delete()
+        if buffered:
+            await ReplyStream.filter(id=reply_id).delete()
         if log is not None:
             await LogEntry.create(
                 level=LogLevel.INFO,
@@ -278,6 +283,7 @@ async def _append_in_one_statement(
     *,
     unused_key: bool = False,
     lease: str | None = None,
+    buffered: bool = False,
     log: LogLine | None = None,
 ) -> Message | None:
     """PostgreSQL: the sequence advanced and the message inserted by one statement, with
@@ -314,7 +320,7 @@ async def _append_in_one_statement(
             " ELSE turn_expires_at END"
         )
     extra = ""
-    if fields["type"] == MessageType.AI:
+    if buffered:
         extra += ", dropped AS (DELETE FROM reply_streams WHERE id = $3)"
     if log is not None:
         extra += (

@@ -405,6 +405,7 @@ async def _store_reply(
         content=content,
         metadata=metadata,
         lease=lease.token,
+        buffered=not isinstance(buffer, _Unbuffered),
         log=log,
     )
     # Given back, or (its lease lost meanwhile) no longer this turn's to give.
