@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -46,11 +47,33 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Asking:
+    """The question a turn's first attempt stores as it takes the lease (PostgreSQL)."""
+
+    content: str
+    metadata: Any
+    client_message_id: str | None
+    request_digest: str
+    history_messages: int  # the server's message budget, where the config sets none
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What the statement that took the lease did with the question."""
+
+    question: Message | None  # None: its retry key is in use (a retry)
+    # The messages before it, newest first, as (type, content); None: read them.
+    earlier: list[tuple[str, str]] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Taken:
-    """A session whose turn lease this turn holds, and its model config as it is now."""
+    """A session whose turn lease this turn holds, its model config as it is now, and
+    (when the same statement stored it) the question."""
 
     session: ChatSession
     spec: ModelSpec
+    asked: Asked | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +94,35 @@ def _postgres() -> bool:
 
 
 async def take(
+    runtime: Runtime,
     *,
     session_id: str,
     caller: Caller,
     owner_id: str | None,
     token: str,
     expires_at: datetime,
+    asking: Asking | None = None,
 ) -> Taken | None:
     """Take the session's lease if it is free and the caller may use the session (an
     admin any, a user their own; the owner's when `owner_id` names one). None when it
-    is busy, or not found for this caller: `sessions.get` tells which."""
+    is busy, or not found for this caller: `sessions.get` tells which.
+
+    With `asking`, PostgreSQL also stores the question and reads the history before it
+    in the same statement (`Taken.asked`); SQLite leaves that to `store_question`."""
     if not is_uuid(session_id) or (owner_id is not None and not is_uuid(owner_id)):
         return None
     viewer = None if caller.is_admin else caller.user_id
     if _postgres():
+        if asking is not None:
+            try:
+                return await _take_and_ask(
+                    runtime.events, session_id, viewer, owner_id, token, expires_at, asking
+                )
+            except IntegrityError:
+                # Its retry key was stored after the statement's snapshot was taken (it
+                # waited for the session's row): take the lease alone, and the question
+                # is found to be a retry once the lease is held.
+                pass
         return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
     free = Q(turn_token__isnull=True) | Q(turn_expires_at__lt=datetime.now(UTC))
     query = ChatSession.filter(free, id=session_id)
@@ -137,7 +175,11 @@ async def _take_in_one_statement(
     )
     if not rows:
         return None
-    row = rows[0]
+    session, spec = _taken_row(rows[0])
+    return Taken(session=session, spec=spec)
+
+
+def _taken_row(row: Mapping[str, Any]) -> tuple[ChatSession, ModelSpec]:
     session = ChatSession._init_from_db(**{name: row[name] for name in _SESSION_COLUMNS})
     spec = ModelSpec(
         config_id=str(row["model_config_id"]),
@@ -149,7 +191,98 @@ async def _take_in_one_statement(
         base_url=row["c_base_url"],
         api_key_env=row["c_api_key_env"],
     )
-    return Taken(session=session, spec=spec)
+    return session, spec
+
+
+# The first attempt of a turn on PostgreSQL: _TAKE, plus the question stored with the
+# session's next sequence number (unless its retry key is in use: then the lease alone)
+# and the messages before it, up to the config's history budget, newest first.
+_TAKE_AND_ASK = f"""
+WITH t AS (
+  UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2,
+    last_seq = s.last_seq + CASE WHEN k.used THEN 0 ELSE 1 END,
+    updated_at = CASE WHEN k.used THEN s.updated_at ELSE $6 END
+  FROM model_configs AS c, (
+    SELECT $10::text IS NOT NULL AND EXISTS (
+      SELECT 1 FROM messages WHERE session_id = $3 AND client_message_id = $10::text
+    ) AS used
+  ) AS k
+  WHERE s.id = $3 AND c.id = s.model_config_id
+    AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
+    AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
+    AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
+  RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)},
+    c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
+    c.model_version AS c_model_version, c.parameters AS c_parameters,
+    c.base_url AS c_base_url, c.api_key_env AS c_api_key_env, k.used AS key_used,
+    CASE WHEN k.used THEN 0 ELSE COALESCE(
+      NULLIF((c.parameters->>'max_history_messages')::numeric::bigint, 0), $12
+    ) - 1 END AS earlier_limit
+), m AS (
+  INSERT INTO messages ({", ".join(Message.COLUMNS)})
+  SELECT $7, t.id, t.last_seq, 'user', $8, $9::jsonb, $6, $10, $11, NULL FROM t
+  WHERE NOT t.key_used
+  RETURNING *
+)
+SELECT t.*, {", ".join(f"m.{name} AS m_{name}" for name in Message.COLUMNS)},
+  (SELECT json_agg(json_build_array(e.seq, e.type, e.content))::text FROM (
+    SELECT seq, type, content FROM messages WHERE session_id = $3
+    ORDER BY seq DESC LIMIT (SELECT earlier_limit FROM t)
+  ) AS e) AS earlier{{notify}}
+FROM t LEFT JOIN m ON true
+"""
+
+
+async def _take_and_ask(
+    events: EventBroker,
+    session_id: str,
+    viewer: str | None,
+    owner_id: str | None,
+    token: str,
+    expires_at: datetime,
+    asking: Asking,
+) -> Taken | None:
+    now = datetime.now(UTC)
+    metadata = asking.metadata
+    values: list[Any] = [
+        token,
+        expires_at,
+        session_id,
+        viewer,
+        owner_id,
+        now,
+        uuid.uuid4(),
+        asking.content,
+        None if metadata is None else orjson.dumps(metadata).decode(),
+        asking.client_message_id,
+        asking.request_digest,
+        asking.history_messages,
+    ]
+    notify = ""
+    channel = events.sql_channel()
+    if channel is not None:
+        values += [channel, session_topic(session_id)]
+        notify = f", (SELECT {_notify_call('$13', '$14')} FROM m) AS notified"
+    rows = await connections.get("default").execute_query_dict(
+        _TAKE_AND_ASK.replace("{notify}", notify), values
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    session, spec = _taken_row(row)
+    if row["key_used"]:
+        return Taken(session=session, spec=spec, asked=Asked(question=None, earlier=None))
+    question = Message.from_row({name: row[f"m_{name}"] for name in Message.COLUMNS})
+    if channel is None:
+        await _announce(events, question)
+    rows_before = orjson.loads(row["earlier"] or "[]")  # [seq, type, content], newest first
+    earlier: list[tuple[str, str]] | None = [(kind, text) for _, kind, text in rows_before]
+    newest = rows_before[0][0] if rows_before else None
+    if row["earlier_limit"] > 0 and question.seq > 1 and newest != question.seq - 1:
+        # The statement waited for the session's row: its snapshot may predate the
+        # messages the turn it waited for stored. Read them once the lease is held.
+        earlier = None
+    return Taken(session=session, spec=spec, asked=Asked(question=question, earlier=earlier))
 
 
 # -- storing messages ------------------------------------------------------------------------
@@ -277,6 +410,17 @@ def _added(message: Message) -> dict[str, Any]:
     }
 
 
+def _notify_call(channel: str, topic: str) -> str:
+    """SQL announcing the message `m` on `channel` (parameter markers), as `_added` does."""
+    event = (
+        "json_build_object('kind', 'message_added', 'session_id', m.session_id,"
+        " 'message_id', m.id, 'seq', m.seq)"
+    )
+    return (
+        f"pg_notify({channel}, json_build_object('topic', {topic}::text, 'event', {event})::text)"
+    )
+
+
 async def _append_in_one_statement(
     events: EventBroker,
     fields: dict[str, Any],
@@ -334,14 +478,7 @@ async def _append_in_one_statement(
     channel = events.sql_channel()
     if channel is not None:
         topic = parameter(session_topic(str(fields["session_id"])))
-        event = (
-            "json_build_object('kind', 'message_added', 'session_id', m.session_id,"
-            " 'message_id', m.id, 'seq', m.seq)"
-        )
-        notify = (
-            f", pg_notify({parameter(channel)},"
-            f" json_build_object('topic', {topic}::text, 'event', {event})::text)"
-        )
+        notify = f", {_notify_call(parameter(channel), topic)}"
     statement = f"""
 WITH s AS (
   UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2{lease_sets}

@@ -162,11 +162,19 @@ async def _turn(
 
     async def take_first(token: str, expires_at: datetime) -> bool:
         found = await turn_store.take(
+            runtime,
             session_id=session_id,
             caller=caller,
             owner_id=owner_id,
             token=token,
             expires_at=expires_at,
+            asking=turn_store.Asking(
+                content=asked.text,
+                metadata=asked.metadata,
+                client_message_id=asked.key,
+                request_digest=asked.digest,
+                history_messages=limits.max_history_messages,
+            ),
         )
         if found is None:
             # Busy, or not the caller's to use: NotFound then ends the turn here.
@@ -183,15 +191,19 @@ async def _turn(
     ) as lease:
         yield LeaseHeld(lease.token)  # a stop request names the turn by its lease
         # Waited for another turn: read the session and its config now that it is ours.
-        spec = (taken[0] if taken else await turn_store.read_taken(session_id)).spec
-        question = await turn_store.store_question(
-            runtime,
-            session_id=session_id,
-            content=asked.text,
-            metadata=asked.metadata,
-            client_message_id=asked.key,
-            request_digest=asked.digest,
-        )
+        first = taken[0] if taken else await turn_store.read_taken(session_id)
+        spec, earlier = first.spec, None
+        if first.asked is not None:  # stored as the lease was taken (PostgreSQL)
+            question, earlier = first.asked.question, first.asked.earlier
+        else:
+            question = await turn_store.store_question(
+                runtime,
+                session_id=session_id,
+                content=asked.text,
+                metadata=asked.metadata,
+                client_message_id=asked.key,
+                request_digest=asked.digest,
+            )
         if question is None:
             # A retry: the question is stored already, and maybe its answer too.
             question = await _stored_question(session_id, asked)
@@ -202,7 +214,7 @@ async def _turn(
                 return
         else:
             yield UserMessageStored(question)
-        answering = _answer(runtime, caller, lease, spec, question, stream=stream)
+        answering = _answer(runtime, caller, lease, spec, question, earlier, stream=stream)
         async with aclosing(answering) as events:
             async for event in events:
                 yield event
@@ -225,14 +237,16 @@ async def _answer(
     lease: leases.Lease,
     spec: ModelSpec,
     question: Message,
+    earlier: list[tuple[str, str]] | None,
     *,
     stream: bool,
 ) -> AsyncGenerator[TurnEvent]:
     """Yield the reply's pieces (when `stream`, also written to the shared buffer), then
-    the stored reply. Stopped on request, what was said is stored as a cancelled reply."""
+    the stored reply. Stopped on request, what was said is stored as a cancelled reply.
+    `earlier`: the messages before the question, newest first, if already read."""
     session_id = lease.session_id
     model_turns = await _model_input(
-        session_id=session_id, up_to_seq=question.seq, spec=spec, limits=runtime.limits
+        session_id=session_id, question=question, earlier=earlier, spec=spec, limits=runtime.limits
     )
     reply_id = uuid.uuid4()
     writer = (
@@ -424,22 +438,31 @@ ORDER BY seq DESC LIMIT {2}
 
 
 async def _model_input(
-    *, session_id: str, up_to_seq: int, spec: ModelSpec, limits: Limits
+    *,
+    session_id: str,
+    question: Message,
+    earlier: list[tuple[str, str]] | None,
+    spec: ModelSpec,
+    limits: Limits,
 ) -> list[ChatTurn]:
-    """The newest messages up to `up_to_seq`, oldest first, within the message and token
-    budget (the config's, else the server's). The newest message (the one being
-    answered) is always kept, even alone over budget."""
+    """The newest messages up to the question, oldest first, within the message and
+    token budget (the config's, else the server's). The question is always kept, even
+    alone over budget. `earlier` (newest first) saves reading the messages before it."""
     parameters: Mapping[str, Any] = spec.parameters
     max_messages = parameters.get("max_history_messages") or limits.max_history_messages
     max_tokens = parameters.get("max_history_tokens") or limits.max_history_tokens
-    rows = await connections.get("default").execute_query_dict(
-        _HISTORY.format(*markers(3)), [session_id, up_to_seq, max_messages]
-    )
+    newest_first: list[tuple[str, str]]
+    if earlier is not None:
+        newest_first = [(str(question.type), question.content), *earlier[: max_messages - 1]]
+    else:
+        rows = await connections.get("default").execute_query_dict(
+            _HISTORY.format(*markers(3)), [session_id, question.seq, max_messages]
+        )
+        newest_first = [(row["type"], row["content"]) for row in rows]
     turns: list[ChatTurn] = []
     system_prompt = parameters.get("system_prompt")
     budget = max_tokens - (estimate_tokens(system_prompt) if system_prompt else 0)
-    for row in rows:
-        kind, content = row["type"], row["content"]
+    for kind, content in newest_first:
         cost = estimate_tokens(content)
         if turns and cost > budget:
             break
