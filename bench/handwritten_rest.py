@@ -1,4 +1,4 @@
-"""The gateway's two hottest reads written by hand: the practical limit of the stack.
+"""The gateway's two hottest reads and its send written by hand: the stack's practical limit.
 
     HANDWRITTEN_DSN=postgresql://... .venv/bin/python -m uvicorn --app-dir bench \
         handwritten_rest:app --port 8100 --workers 1 --no-access-log
@@ -19,7 +19,16 @@ the statements the gateway's service runs and answers the same JSON.
   pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node {
   id createdAt messageCount } } }` answers, as `{"data": {"sessions": ...}}`.
 
-Non-admin callers only (the benchmark reads as a plain user).
+- POST /api/v1/sessions/{id}/messages with `{"user_id", "message"}`: a whole reply, as
+  the gateway's turn on PostgreSQL does it in two statements: the session taken (its
+  lease, the caller's ownership) with the question stored and the history read, then
+  the upstream asked (aiohttp, one session, Chat Completions), then the reply stored
+  with the lease given back and a log entry written. It answers the gateway's shape,
+  `{code, data: {user_message, ai_message}}`. No retry keys, no waiting for a busy
+  session (409), no streaming, no events: the floor of what a send can cost.
+
+The reads take plain users only (the benchmark reads as one); the send takes an admin
+too (it acts on the caller's own sessions alone).
 """
 
 from __future__ import annotations
@@ -28,10 +37,12 @@ import base64
 import hashlib
 import os
 import time
+import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
 from starlette.applications import Starlette
@@ -72,8 +83,49 @@ SESSIONS_SQL = (
 )
 COUNT_SQL = 'SELECT COUNT(*) FROM "chat_sessions" WHERE "user_id" = $1'
 
+TAKE_AND_ASK_SQL = """
+WITH t AS (
+  UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2,
+    last_seq = s.last_seq + 1, updated_at = $4
+  FROM model_configs AS c
+  WHERE s.id = $3 AND c.id = s.model_config_id AND s.user_id = $5
+    AND (s.turn_token IS NULL OR s.turn_expires_at < $4)
+  RETURNING s.id, s.last_seq, c.model_name, c.base_url,
+    COALESCE(NULLIF((c.parameters->>'max_history_messages')::numeric::bigint, 0), 50) - 1
+      AS earlier_limit
+), m AS (
+  INSERT INTO messages (id, session_id, seq, type, content, metadata, created_at)
+  SELECT $6, t.id, t.last_seq, 'user', $7, NULL, $4 FROM t
+  RETURNING id, seq, created_at
+)
+SELECT t.model_name, t.base_url, m.id, m.seq, m.created_at,
+  (SELECT json_agg(json_build_array(e.type, e.content))::text FROM (
+    SELECT type, content FROM messages WHERE session_id = $3
+    ORDER BY seq DESC LIMIT (SELECT earlier_limit FROM t)
+  ) AS e) AS earlier
+FROM t, m
+"""
+STORE_REPLY_SQL = """
+WITH s AS (
+  UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2,
+    turn_token = CASE WHEN turn_token = $7 THEN NULL ELSE turn_token END,
+    turn_expires_at = CASE WHEN turn_token = $7 THEN NULL ELSE turn_expires_at END
+  WHERE id = $1 RETURNING last_seq
+), m AS (
+  INSERT INTO messages (id, session_id, seq, type, content, metadata, created_at, reply_to_id)
+  SELECT $3, $1, s.last_seq, 'ai', $4, $5::jsonb, $2, $6 FROM s
+  RETURNING id
+), logged AS (
+  INSERT INTO logs (level, event, message, actor_id, details, created_at)
+  SELECT 'info', 'message.answered', $8, $9, $10::jsonb, $2 FROM m
+)
+SELECT m.id FROM m
+"""
+LEASE = timedelta(seconds=300)
+
 _pool: asyncpg.Pool | None = None
-_known: dict[str, tuple[str, float]] = {}  # key digest -> user id, trusted until
+_upstream: aiohttp.ClientSession | None = None
+_known: dict[str, tuple[str, str, float]] = {}  # key digest -> user id, role, trusted until
 KNOWN_SECONDS = float(os.environ.get("HANDWRITTEN_AUTH_CACHE_SECONDS", "30"))
 
 
@@ -96,25 +148,27 @@ def cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
 
 
-async def caller_id(request: Request) -> str | None:
+async def caller_id(request: Request, *, admin_ok: bool = False) -> str | None:
+    """The caller's user id; an admin only where `admin_ok` (a route that acts on the
+    caller's own rows alone, where an admin is no different)."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
     digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
     known = _known.get(digest)
-    if known is not None and known[1] > time.monotonic():
-        return known[0]
-    assert _pool is not None
-    key = await _pool.fetchrow(AUTH_SQL, digest)
-    if key is None or key["revoked_at"] is not None or key["role"] != "user":
-        return None
-    now = datetime.now(UTC)
-    if key["last_used_at"] is None or now - key["last_used_at"] > LAST_USED_RESOLUTION:
-        await _pool.execute(TOUCH_SQL, now, key["id"])
-    user_id = str(key["user_id"])
-    if KNOWN_SECONDS > 0:
-        _known[digest] = (user_id, time.monotonic() + KNOWN_SECONDS)
-    return user_id
+    if known is None or known[2] <= time.monotonic():
+        assert _pool is not None
+        key = await _pool.fetchrow(AUTH_SQL, digest)
+        if key is None or key["revoked_at"] is not None:
+            return None
+        now = datetime.now(UTC)
+        if key["last_used_at"] is None or now - key["last_used_at"] > LAST_USED_RESOLUTION:
+            await _pool.execute(TOUCH_SQL, now, key["id"])
+        known = (str(key["user_id"]), key["role"], time.monotonic() + KNOWN_SECONDS)
+        if KNOWN_SECONDS > 0:
+            _known[digest] = known
+    user_id, role, _ = known
+    return user_id if role == "user" or admin_ok else None
 
 
 def _int(request: Request, name: str, default: int) -> int | None:
@@ -206,6 +260,79 @@ async def sessions(request: Request) -> Response:
     return Json({"data": {"sessions": connection_shape}})
 
 
+async def send(request: Request) -> Response:
+    user_id = await caller_id(request, admin_ok=True)
+    if user_id is None:
+        return failure(401, "invalid API key")
+    try:
+        body = orjson.loads(await request.body())
+        question = body["message"]
+        if not isinstance(question, str) or not question.strip() or body["user_id"] != user_id:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return failure(400, "message: invalid")
+    assert _pool is not None and _upstream is not None
+    session_id = request.path_params["session_id"]
+    now, token = datetime.now(UTC), uuid.uuid4().hex
+    try:
+        taken = await _pool.fetchrow(
+            TAKE_AND_ASK_SQL, token, now + LEASE, session_id, now, user_id, uuid.uuid4(), question
+        )
+    except asyncpg.DataError:  # not a UUID
+        taken = None
+    if taken is None:
+        return failure(404, "session not found (or busy)")
+    history = [
+        {"role": "user" if kind == "user" else "assistant", "content": content}
+        for kind, content in reversed(orjson.loads(taken["earlier"] or "[]"))
+    ]
+    history.append({"role": "user", "content": question})
+    started = time.perf_counter()
+    async with _upstream.post(
+        f"{taken['base_url']}/chat/completions",
+        data=orjson.dumps({"model": taken["model_name"], "messages": history}),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer bench"},
+    ) as upstream:
+        answer = orjson.loads(await upstream.read())
+    content = answer["choices"][0]["message"]["content"]
+    metadata = {
+        "model_name": taken["model_name"],
+        "latency_ms": round((time.perf_counter() - started) * 1000),
+        "usage": answer.get("usage"),
+    }
+    reply_id, stored_at = uuid.uuid4(), datetime.now(UTC)
+    await _pool.execute(
+        STORE_REPLY_SQL,
+        session_id,
+        stored_at,
+        reply_id,
+        content,
+        orjson.dumps(metadata).decode(),
+        taken["id"],
+        token,
+        f"{taken['model_name']} answered in {metadata['latency_ms']} ms",
+        user_id,
+        orjson.dumps({"session_id": session_id, "message_id": str(reply_id)}).decode(),
+    )
+    return Json(
+        {
+            "code": 200,
+            "data": {
+                "user_message": {
+                    "message_id": str(taken["id"]),
+                    "created_time": iso(taken["created_at"]),
+                },
+                "ai_message": {
+                    "message_id": str(reply_id),
+                    "content": content,
+                    "created_time": iso(stored_at),
+                    "metadata": metadata,
+                },
+            },
+        }
+    )
+
+
 async def healthz(request: Request) -> Response:
     return Json({"status": "ok"})
 
@@ -216,20 +343,23 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
 
 @asynccontextmanager
 async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
-    global _pool
+    global _pool, _upstream
     # The gateway's pool: Tortoise's asyncpg defaults (1 to 5 connections).
     _pool = await asyncpg.create_pool(
         os.environ["HANDWRITTEN_DSN"], min_size=1, max_size=5, reset=_no_reset
     )
+    _upstream = aiohttp.ClientSession()
     try:
         yield
     finally:
+        await _upstream.close()
         await _pool.close()
 
 
 app = Starlette(
     routes=[
-        Route("/api/v1/sessions/{session_id}/messages", history),
+        Route("/api/v1/sessions/{session_id}/messages", history, methods=["GET"]),
+        Route("/api/v1/sessions/{session_id}/messages", send, methods=["POST"]),
         Route("/bench/sessions", sessions),
         Route("/healthz", healthz),
     ],

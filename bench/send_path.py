@@ -11,7 +11,10 @@ answering after --upstream-ms, 20 ms by default) serves every target:
                    never into the project's venv; reported as unavailable if it cannot be
                    installed or started);
 - gateway-sqlite:  `chat-gateway serve`, WORKERS=1, on a scratch SQLite file;
-- gateway-pg:      the same on a scratch PostgreSQL database.
+- gateway-pg:      the same on a scratch PostgreSQL database;
+- handwritten-pg:  bench/handwritten_rest.py's send route (whole replies only): the same
+                   two statements and upstream call written by hand on Starlette, asyncpg
+                   and aiohttp, on gateway-pg's database and sessions: the stack's floor.
 
 Each is measured with 1 and 32 clients (one chat session per client: a session's turns
 queue), whole and streamed replies (SSE; `Accept: text/event-stream` on the gateway,
@@ -237,7 +240,7 @@ class Target:
 
     def request(self, slot: int, marker: str, stream: bool) -> tuple[str, dict[str, Any], dict]:
         question = f"question {marker}"
-        if self.kind == "gateway":
+        if self.kind in ("gateway", "handwritten"):
             headers = {"Authorization": f"Bearer {self.key}"}
             if stream:
                 headers["Accept"] = "text/event-stream"
@@ -530,7 +533,8 @@ async def litellm_process(upstream_port: int, logs: Path) -> AsyncIterator[Targe
 
 
 @asynccontextmanager
-async def handwritten_process(dsn: str, logs: Path) -> AsyncIterator[str]:
+async def handwritten_process(dsn: str, logs: Path) -> AsyncIterator[tuple[str, int]]:
+    """bench/handwritten_rest.py on `dsn`: its base URL and process id."""
     port = free_port()
     process = start_process(
         [
@@ -544,7 +548,7 @@ async def handwritten_process(dsn: str, logs: Path) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_http(f"{base}/healthz", process=process, seconds=60)
-        yield base
+        yield base, process.pid
     finally:
         stop_process(process)
 
@@ -573,14 +577,16 @@ async def send_rounds(
         count = profile.replies_one if clients == 1 else profile.replies_many
         key = mode_key(stream, clients)
         print(f"  {key}: ", end="", flush=True)
-        per_round: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+        # The hand-written route answers whole replies only.
+        measured_here = [t for t in targets if not (stream and t.kind == "handwritten")]
+        per_round: dict[str, list[dict[str, Any]]] = {t.name: [] for t in measured_here}
         for number in range(profile.rounds):
-            for target in targets:
+            for target in measured_here:
                 measured = await measure(target, upstream, clients, stream, count, profile.warmup)
                 per_round[target.name].append(measured)
             print(f"round {number + 1} ", end="", flush=True)
         print()
-        for target in targets:
+        for target in measured_here:
             rounds = per_round[target.name]
             results[target.name][key] = {
                 "rounds": rounds,
@@ -747,7 +753,7 @@ async def rest_phase(
     deepest = math.ceil(profile.history_messages / 20)
     history = f"/api/v1/sessions/{big}/messages?page_size=20&page_num="
     gateway_uses_offset = any("OFFSET" in line.upper() for line in page_sql)
-    async with handwritten_process(asyncpg_dsn(url), logs) as hand:
+    async with handwritten_process(asyncpg_dsn(url), logs) as (hand, _):
         # The same answers (a check that the comparison is fair).
         same: dict[str, bool] = {}
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
@@ -1058,6 +1064,25 @@ async def main() -> int:
         ]
         counted = await gateway_target("gateway-pg-counted", counted_gateway, upstream_port, 1)
         targets += gateways
+        hand_base, hand_pid = await stack.enter_async_context(
+            handwritten_process(asyncpg_dsn(pg_url), logs)
+        )
+        pg_target = gateways[1]
+        # Its sessions, key and config: the two take turns on the same rows.
+        handwritten = Target(
+            "handwritten-pg",
+            "handwritten",
+            hand_base,
+            hand_pid,
+            key=pg_target.key,
+            user_id=pg_target.user_id,
+            sessions=pg_target.sessions,
+            http=new_client(),
+        )
+        _, errors, _ = await send_batch(handwritten, 1, False, 1)
+        if errors:
+            raise RuntimeError(f"the hand-written send failed; see {logs / 'handwritten.log'}")
+        targets.append(handwritten)
         for target in targets:
             if target.http is not None:
                 stack.push_async_callback(target.http.close)

@@ -6,44 +6,35 @@ config; storing the question advances the session's sequence and announces the m
 storing the reply advances the sequence, gives the lease back, drops the reply's buffer,
 writes the log entry and announces the reply. An announcement made by the statement
 itself (`pg_notify`, when the event broker listens on PostgreSQL) is delivered when it
-commits, like the write. On SQLite, in-process, a round trip is a function call: the
-same steps are ORM statements in a transaction, and announcements follow them.
+commits, like the write. On SQLite each step is one call on the database's own thread
+(`_on_sqlite_thread`): a write transaction of plain statements, read back exactly as the
+ORM reads them, and announcements follow it.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from tortoise import connections
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
+from tortoise.exceptions import IntegrityError, OperationalError
 
 from db.errors import NotFound
 from db.events import session_topic
-from db.fields import Json
 from db.identity import Caller
-from db.models import (
-    ChatSession,
-    LogEntry,
-    LogLevel,
-    Message,
-    MessageType,
-    ModelConfig,
-    ReplyStream,
-)
+from db.models import ChatSession, Message, MessageType
 from db.ports import EventBroker, ModelSpec, Runtime
 from db.services.ids import is_uuid
-from db.services.model_configs import spec_of
 from db.services.text import storable
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +98,8 @@ async def take(
     admin any, a user their own; the owner's when `owner_id` names one). None when it
     is busy, or not found for this caller: `sessions.get` tells which.
 
-    With `asking`, PostgreSQL also stores the question and reads the history before it
-    in the same statement (`Taken.asked`); SQLite leaves that to `store_question`."""
+    With `asking`, the same statement (PostgreSQL) or transaction (SQLite) also stores
+    the question and reads the history before it (`Taken.asked`)."""
     if not is_uuid(session_id) or (owner_id is not None and not is_uuid(owner_id)):
         return None
     viewer = None if caller.is_admin else caller.user_id
@@ -124,20 +115,30 @@ async def take(
                 # is found to be a retry once the lease is held.
                 pass
         return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
-    free = Q(turn_token__isnull=True) | Q(turn_expires_at__lt=datetime.now(UTC))
-    query = ChatSession.filter(free, id=session_id)
-    for owner in (viewer, owner_id):
-        if owner is not None:
-            query = query.filter(user_id=owner)
-    if not await query.update(turn_token=token, turn_expires_at=expires_at):
+    question = None if asking is None else _question_values(session_id, asking)
+    lease = _SqliteLease(token, expires_at, datetime.now(UTC), viewer, owner_id)
+    taken = await _on_sqlite_thread(
+        lambda db: _writing(db, lambda: _sqlite_take(db, session_id, lease, question, asking))
+    )
+    if taken is None:
         return None
-    return await read_taken(session_id)
+    row, asked = taken
+    session, spec = _taken_row(row)
+    if asked is not None and asked.question is not None:
+        await _announce(runtime.events, asked.question)
+    return Taken(session=session, spec=spec, asked=asked)
 
 
 async def read_taken(session_id: str) -> Taken:
     """The session (its lease already this turn's) and its model config."""
-    session = await ChatSession.get(id=session_id)
-    return Taken(session=session, spec=spec_of(await ModelConfig.get(id=session.model_config_id)))
+    client = connections.get("default")
+    rows = await client.execute_query_dict(
+        _READ_TAKEN.replace("$1", "$1" if _postgres() else "?"), [session_id]
+    )
+    if not rows:
+        raise NotFound("session not found")  # the session is gone
+    session, spec = _taken_row(rows[0])
+    return Taken(session=session, spec=spec)
 
 
 _SESSION_COLUMNS = (
@@ -150,6 +151,14 @@ _SESSION_COLUMNS = (
     "turn_token",
     "turn_expires_at",
 )
+_CONFIG_COLUMNS = """
+  c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
+  c.model_version AS c_model_version, c.parameters AS c_parameters,
+  c.base_url AS c_base_url, c.api_key_env AS c_api_key_env"""
+_READ_TAKEN = f"""
+SELECT {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS}
+FROM chat_sessions AS s JOIN model_configs AS c ON c.id = s.model_config_id WHERE s.id = $1
+"""
 _TAKE = f"""
 UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2
 FROM model_configs AS c
@@ -157,10 +166,7 @@ WHERE s.id = $3 AND c.id = s.model_config_id
   AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
   AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
   AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
-RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)},
-  c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
-  c.model_version AS c_model_version, c.parameters AS c_parameters,
-  c.base_url AS c_base_url, c.api_key_env AS c_api_key_env
+RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS}
 """
 
 
@@ -211,10 +217,8 @@ WITH t AS (
     AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
     AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
     AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
-  RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)},
-    c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
-    c.model_version AS c_model_version, c.parameters AS c_parameters,
-    c.base_url AS c_base_url, c.api_key_env AS c_api_key_env, k.used AS key_used,
+  RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS},
+    k.used AS key_used,
     CASE WHEN k.used THEN 0 ELSE COALESCE(
       NULLIF((c.parameters->>'max_history_messages')::numeric::bigint, 0), $12
     ) - 1 END AS earlier_limit
@@ -298,31 +302,32 @@ async def store_question(
     request_digest: str,
 ) -> Message | None:
     """Store the user message with the session's next sequence number and announce it.
-    None, storing nothing, when `client_message_id` is already used in the session."""
-    fields: dict[str, Any] = {
+    None, storing nothing, when `client_message_id` is already used in the session (or
+    the session is gone)."""
+    asking = Asking(content, metadata, client_message_id, request_digest, history_messages=0)
+    fields = _question_values(session_id, asking)
+    if _postgres():
+        return await _append_in_one_statement(runtime.events, fields, unused_key=True)
+    message = await _on_sqlite_thread(
+        lambda db: _writing(db, lambda: _sqlite_append(db, fields, unused_key=True))
+    )
+    if message is not None:
+        await _announce(runtime.events, message)
+    return message
+
+
+def _question_values(session_id: str, asking: Asking) -> dict[str, Any]:
+    return {
         "id": uuid.uuid4(),
         "session_id": session_id,
         "type": MessageType.USER,
-        "content": content,
-        "metadata": metadata,
+        "content": asking.content,
+        "metadata": asking.metadata,
         "created_at": datetime.now(UTC),
-        "client_message_id": client_message_id,
-        "request_digest": request_digest,
+        "client_message_id": asking.client_message_id,
+        "request_digest": asking.request_digest,
         "reply_to_id": None,
     }
-    if _postgres():
-        return await _append_in_one_statement(runtime.events, fields, unused_key=True)
-    # Checked before the transaction, which must start with its write: a SQLite reader
-    # cannot become a writer once another process has committed. The lease keeps any
-    # other turn of the session from storing the key meanwhile.
-    if client_message_id is not None and await Message.exists(
-        session_id=session_id, client_message_id=client_message_id
-    ):
-        return None
-    async with in_transaction():
-        message = await _append(fields)
-    await _announce(runtime.events, message)
-    return message
 
 
 async def store_reply(
@@ -360,35 +365,15 @@ async def store_reply(
         if message is None:
             raise NotFound("session not found")  # the session is gone
         return message
-    async with in_transaction():
-        message = await _append(fields)
-        await ChatSession.filter(id=session_id, turn_token=lease).update(
-            turn_token=None, turn_expires_at=None
+    stored = await _on_sqlite_thread(
+        lambda db: _writing(
+            db, lambda: _sqlite_append(db, fields, lease=lease, buffered=buffered, log=log)
         )
-        if buffered:
-            await ReplyStream.filter(id=reply_id).delete()
-        if log is not None:
-            await LogEntry.create(
-                level=LogLevel.INFO,
-                event=log.event,
-                message=storable(log.message),
-                actor_id=log.actor_id,
-                details=Json(storable(dict(log.details))),
-            )
-    await _announce(runtime.events, message)
-    return message
-
-
-async def _append(fields: dict[str, Any]) -> Message:
-    """ORM: the next sequence number, then the message (inside the caller's transaction)."""
-    session_id = fields["session_id"]
-    # The UPDATE takes the row lock, so numbering is exact across processes.
-    await ChatSession.filter(id=session_id).update(
-        last_seq=F("last_seq") + 1, updated_at=fields["created_at"]
     )
-    seq = await ChatSession.filter(id=session_id).first().values_list("last_seq", flat=True)
-    values = dict(fields, metadata=Json(fields["metadata"]))
-    return await Message.create(seq=seq, **values)
+    if stored is None:
+        raise NotFound("session not found")  # the session is gone
+    await _announce(runtime.events, stored)
+    return stored
 
 
 async def _announce(events: EventBroker, message: Message) -> None:
@@ -498,3 +483,170 @@ SELECT m.*{notify} FROM m
     if channel is None:
         await _announce(events, message)
     return message
+
+
+# -- SQLite: each step one call on the database's own thread --------------------------------
+#
+# aiosqlite runs every statement on the connection's thread, and each statement is a trip
+# there and back (two thread switches). A step's statements run there together instead,
+# as one function, under Tortoise's lock on the connection (so no ORM transaction is open
+# meanwhile). BEGIN IMMEDIATE makes each step a writer from its first statement: a SQLite
+# reader cannot become a writer once another process has committed.
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteLease:
+    token: str
+    expires_at: datetime
+    now: datetime  # the app's clock, like every other lease expiry it writes and compares
+    viewer: str | None  # a plain user caller: only their own sessions
+    owner_id: str | None  # an admin acting for a user: only that user's sessions
+
+
+async def _on_sqlite_thread(work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` with the SQLite connection on the connection's own thread."""
+    client = connections.get("default")
+    async with client.acquire_connection() as connection:
+        # Private to aiosqlite, and used by Tortoise itself (`_conn`): the queue of
+        # functions its thread runs, and the connection that thread owns.
+        try:
+            return await connection._execute(work, connection._conn)  # type: ignore[no-any-return]
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+
+
+def _writing(db: sqlite3.Connection, steps: Callable[[], T]) -> T:
+    """`steps` in a write transaction, committed if they return a value, else undone."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = steps()
+        db.execute("COMMIT" if result is not None else "ROLLBACK")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _row(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    return dict(zip([column[0] for column in cursor.description], found, strict=True))
+
+
+def _sqlite_take(
+    db: sqlite3.Connection,
+    session_id: str,
+    lease: _SqliteLease,
+    question: dict[str, Any] | None,
+    asking: Asking | None,
+) -> tuple[dict[str, Any], Asked | None] | None:
+    owners = [owner for owner in (lease.viewer, lease.owner_id) if owner is not None]
+    taken = _row(
+        db.execute(
+            "UPDATE chat_sessions SET turn_token = ?, turn_expires_at = ?"
+            " WHERE id = ? AND (turn_token IS NULL OR turn_expires_at < ?)"
+            + " AND user_id = ?" * len(owners)
+            + f" RETURNING {', '.join(_SESSION_COLUMNS)}",
+            [lease.token, lease.expires_at, session_id, lease.now, *owners],
+        )
+    )
+    if taken is None:
+        return None
+    config = _row(
+        db.execute(
+            f"SELECT {_CONFIG_COLUMNS} FROM model_configs AS c WHERE c.id = ?",
+            [taken["model_config_id"]],
+        )
+    )
+    assert config is not None  # a session's config cannot be deleted
+    row = taken | config
+    if question is None or asking is None:
+        return row, None
+    stored = _sqlite_append(db, question, unused_key=True)
+    if stored is None:
+        return row, Asked(question=None, earlier=None)
+    parameters = orjson.loads(config["c_parameters"] or "{}")
+    limit = (parameters.get("max_history_messages") or asking.history_messages) - 1
+    earlier = db.execute(
+        "SELECT type, content FROM messages WHERE session_id = ? AND seq < ?"
+        " ORDER BY seq DESC LIMIT ?",
+        [session_id, stored.seq, limit],
+    ).fetchall()
+    return row, Asked(question=stored, earlier=[(kind, text) for kind, text in earlier])
+
+
+def _sqlite_append(
+    db: sqlite3.Connection,
+    fields: dict[str, Any],
+    *,
+    unused_key: bool = False,
+    lease: str | None = None,
+    buffered: bool = False,
+    log: LogLine | None = None,
+) -> Message | None:
+    """The sequence advanced and the message inserted, with what else the caller asks
+    for (as `_append_in_one_statement`); None if nothing was stored (the retry key is
+    in use, or the session is gone)."""
+    session_id = fields["session_id"]
+    key = fields["client_message_id"]
+    if unused_key and key is not None:
+        used = db.execute(
+            "SELECT 1 FROM messages WHERE session_id = ? AND client_message_id = ?",
+            [session_id, key],
+        ).fetchone()
+        if used is not None:
+            return None
+    releasing = ""
+    values: list[Any] = [fields["created_at"]]
+    if lease is not None:
+        releasing = (
+            ", turn_token = CASE WHEN turn_token = ? THEN NULL ELSE turn_token END"
+            ", turn_expires_at = CASE WHEN turn_token = ? THEN NULL ELSE turn_expires_at END"
+        )
+        values += [lease, lease]
+    advanced = db.execute(
+        f"UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ?{releasing}"
+        " WHERE id = ? RETURNING last_seq",
+        [*values, session_id],
+    ).fetchone()
+    if advanced is None:
+        return None
+    metadata = fields["metadata"]
+    message = _row(
+        db.execute(
+            f"INSERT INTO messages ({', '.join(Message.COLUMNS)})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            [
+                str(fields["id"]),
+                session_id,
+                advanced[0],
+                str(fields["type"]),
+                fields["content"],
+                None if metadata is None else orjson.dumps(metadata).decode(),
+                fields["created_at"],
+                key,
+                fields["request_digest"],
+                None if fields["reply_to_id"] is None else str(fields["reply_to_id"]),
+            ],
+        )
+    )
+    assert message is not None
+    if buffered:
+        db.execute("DELETE FROM reply_streams WHERE id = ?", [str(fields["id"])])
+    if log is not None:
+        db.execute(
+            "INSERT INTO logs (level, event, message, actor_id, details, created_at)"
+            " VALUES ('info', ?, ?, ?, ?, ?)",
+            [
+                log.event,
+                storable(log.message),
+                log.actor_id,
+                orjson.dumps(storable(dict(log.details))).decode(),
+                fields["created_at"],
+            ],
+        )
+    return Message.from_row(message)
