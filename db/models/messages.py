@@ -8,6 +8,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from db.fields import AnyJSONField
+from db.models.rows import hydrator
 
 if TYPE_CHECKING:
     from db.models.sessions import ChatSession
@@ -59,8 +60,11 @@ class Message(Model):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Message:
         """A message from a row of a hand-written statement holding every column."""
-        return cls._init_from_db(**{name: row[name] for name in cls.COLUMNS})
+        return _from_row(row)
 
     class Meta:
         table = "messages"
         unique_together = (("session_id", "seq"), ("session_id", "client_message_id"))
+
+
+_from_row = hydrator(Message)

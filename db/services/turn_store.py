@@ -29,12 +29,14 @@ from db.errors import NotFound
 from db.events import session_topic
 from db.identity import Caller
 from db.models import ChatSession, Message, MessageType
+from db.models.rows import hydrator
 from db.ports import EventBroker, ModelSpec, Runtime
 from db.services.ids import is_uuid
 from db.services.text import storable
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+_session_from_row = hydrator(ChatSession)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ async def _take_in_one_statement(
 
 
 def _taken_row(row: Mapping[str, Any]) -> tuple[ChatSession, ModelSpec]:
-    session = ChatSession._init_from_db(**{name: row[name] for name in _SESSION_COLUMNS})
+    session = _session_from_row(row)
     spec = ModelSpec(
         config_id=str(row["model_config_id"]),
         version=row["c_version"],

@@ -7,6 +7,7 @@ value, and every other field keeps its stored name and value.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from tortoise.models import Model
@@ -18,15 +19,26 @@ from db.times import iso
 def record(row: Model, id_key: str, fields: tuple[str, ...]) -> dict[str, Any]:
     """`row` as the original design shows it: its id as `id_key`, then `fields`."""
     shaped: dict[str, Any] = {id_key: str(row.pk)}
-    for name in fields:
+    for name, shown_as, is_time in _named(fields):
         value = getattr(row, name)
-        if name.endswith("_at"):
-            shaped[name.removesuffix("_at") + "_time"] = iso(value)
+        if is_time:
+            shaped[shown_as] = iso(value)
         elif isinstance(value, StrEnum):
-            shaped[name] = value.value
+            shaped[shown_as] = value.value
         else:
-            shaped[name] = value
+            shaped[shown_as] = value
     return shaped
+
+
+@cache
+def _named(fields: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
+    """Each field's name in the design, and whether it is a time (worked out once)."""
+    return tuple(
+        (name, name.removesuffix("_at") + "_time", True)
+        if name.endswith("_at")
+        else (name, name, False)
+        for name in fields
+    )
 
 
 def message_out(message: Message) -> dict[str, Any]:
