@@ -98,13 +98,20 @@ WITH t AS (
   SELECT $6, t.id, t.last_seq, 'user', $7, NULL, $4 FROM t
   RETURNING id, seq, created_at
 )
-SELECT t.model_name, t.base_url, m.id, m.seq, m.created_at,
-  (SELECT json_agg(json_build_array(e.type, e.content))::text FROM (
-    SELECT type, content FROM messages WHERE session_id = $3
-    ORDER BY seq DESC LIMIT (SELECT earlier_limit FROM t)
-  ) AS e) AS earlier
-FROM t, m
+SELECT t.model_name, t.base_url, m.id, m.seq, m.created_at, h.types, h.contents
+FROM t CROSS JOIN m LEFT JOIN LATERAL (
+  SELECT array_agg(e.type ORDER BY e.seq DESC) AS types,
+    array_agg(e.content ORDER BY e.seq DESC) AS contents
+  FROM (
+    SELECT seq, type, content FROM messages WHERE session_id = $3
+    ORDER BY seq DESC LIMIT t.earlier_limit
+  ) AS e
+) AS h ON true
 """
+GIVE_BACK_SQL = (
+    "UPDATE chat_sessions SET turn_token = NULL, turn_expires_at = NULL"
+    " WHERE id = $1 AND turn_token = $2"
+)
 STORE_REPLY_SQL = """
 WITH s AS (
   UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2,
@@ -282,19 +289,25 @@ async def send(request: Request) -> Response:
         taken = None
     if taken is None:
         return failure(404, "session not found (or busy)")
+    earlier = zip(taken["types"] or (), taken["contents"] or (), strict=True)
     history = [
         {"role": "user" if kind == "user" else "assistant", "content": content}
-        for kind, content in reversed(orjson.loads(taken["earlier"] or "[]"))
+        for kind, content in reversed(list(earlier))
     ]
     history.append({"role": "user", "content": question})
     started = time.perf_counter()
-    async with _upstream.post(
-        f"{taken['base_url']}/chat/completions",
-        data=orjson.dumps({"model": taken["model_name"], "messages": history}),
-        headers={"Content-Type": "application/json", "Authorization": "Bearer bench"},
-    ) as upstream:
-        answer = orjson.loads(await upstream.read())
-    content = answer["choices"][0]["message"]["content"]
+    try:
+        async with _upstream.post(
+            f"{taken['base_url']}/chat/completions",
+            data=orjson.dumps({"model": taken["model_name"], "messages": history}),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer bench"},
+        ) as upstream:
+            answer = orjson.loads(await upstream.read())
+        content = answer["choices"][0]["message"]["content"]
+    except Exception:
+        # The session must not stay taken for the lease's 5 minutes.
+        await _pool.execute(GIVE_BACK_SQL, session_id, token)
+        return failure(502, "the AI model failed to reply")
     metadata = {
         "model_name": taken["model_name"],
         "latency_ms": round((time.perf_counter() - started) * 1000),

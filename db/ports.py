@@ -39,6 +39,12 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
+def estimate_tokens_sql(column: str) -> str:
+    """`estimate_tokens` of a text column, in SQL both databases run (lengths in
+    characters; integer division of non-negative numbers rounds down in both)."""
+    return f"(CASE WHEN {column} = '' THEN 1 ELSE (length({column}) + 3) / 4 END)"
+
+
 @dataclass(frozen=True, slots=True)
 class ChatTurn:
     """One message of the model input."""

@@ -14,39 +14,40 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tortoise.fields.base import Field
 from tortoise.fields.data import DatetimeField
 from tortoise.models import Model
 from tortoise.timezone import get_default_timezone, get_use_tz
 
 M = TypeVar("M", bound=Model)
 Row = Mapping[str, Any]
+Converter = Callable[[Any], Any]
 
 
 def hydrator(model: type[M]) -> Callable[[Row], M]:
     """A function building `model` from a row holding every column (by column name)."""
-    plans: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]] = {}
+    # Which fields the driver converts itself depends on the dialect: Tortoise.init sorts
+    # them again (refilling the same lists with new entries), so the plan is worked out
+    # again whenever the lists hold other entries than the ones it was made from.
+    made_from: list[object] = [object(), -1]  # the first entry of the lists, their length
+    native: list[tuple[str, str]] = []
+    converted: list[tuple[str, str, Converter]] = []
 
-    def plan() -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
+    def plan() -> None:
         meta = model._meta
-        # The dialect decides which fields its driver converts (set up by Tortoise.init).
-        key = id(meta.db_native_fields)
-        found = plans.get(key)
-        if found is None:
-            native = [(column, name) for column, name, _ in meta.db_native_fields]
-            converted = [
-                (column, name, _typed(field.field_type))
-                for column, name, field in meta.db_default_fields
-            ]
-            converted += [
-                (column, name, _converter(field)) for column, name, field in meta.db_complex_fields
-            ]
-            found = plans[key] = (native, converted)
-        return found
+        made_from[:] = [_first(meta.db_native_fields), len(meta.db_native_fields)]
+        native[:] = [(column, name) for column, name, _ in meta.db_native_fields]
+        converted[:] = [
+            (column, name, _typed(field.field_type))
+            for column, name, field in meta.db_default_fields
+        ] + [(column, name, _converter(field)) for column, name, field in meta.db_complex_fields]
 
     custom_pk = model._meta.db_pk_column not in model._meta.generated_db_fields
 
     def build(row: Row) -> M:
-        native, converted = plan()
+        now = model._meta.db_native_fields
+        if _first(now) is not made_from[0] or len(now) != made_from[1]:
+            plan()
         instance = model.__new__(model)
         values = instance.__dict__
         values["_partial"] = False
@@ -62,12 +63,16 @@ def hydrator(model: type[M]) -> Callable[[Row], M]:
     return build
 
 
-def _typed(field_type: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _first(entries: list[tuple[str, str, Field[Any]]]) -> object:
+    return entries[0] if entries else None
+
+
+def _typed(field_type: Converter) -> Converter:
     return lambda value: None if value is None else field_type(value)
 
 
-def _converter(field: Any) -> Callable[[Any], Any]:
-    convert: Callable[[Any], Any] = field.to_python_value
+def _converter(field: Field[Any]) -> Converter:
+    convert: Converter = field.to_python_value
     if not isinstance(field, DatetimeField):
         return convert
     if not get_use_tz():

@@ -28,31 +28,31 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from db.errors import NotFound
 from db.events import session_topic
 from db.identity import Caller
-from db.models import ChatSession, Message, MessageType
-from db.models.rows import hydrator
-from db.ports import EventBroker, ModelSpec, Runtime
+from db.models import Message, MessageType
+from db.ports import EventBroker, ModelSpec, Runtime, estimate_tokens_sql
 from db.services.ids import is_uuid
 from db.services.text import storable
+from db.sql import markers
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-_session_from_row = hydrator(ChatSession)
 
 
 @dataclass(frozen=True, slots=True)
 class Asking:
-    """The question a turn's first attempt stores as it takes the lease (PostgreSQL)."""
+    """The question a turn's first attempt stores as it takes the lease."""
 
     content: str
     metadata: Any
     client_message_id: str | None
     request_digest: str
     history_messages: int  # the server's message budget, where the config sets none
+    history_tokens: int  # the same for the token budget
 
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """What the statement that took the lease did with the question."""
+    """What the write that took the lease did with the question."""
 
     question: Message | None  # None: its retry key is in use (a retry)
     # The messages before it, newest first, as (type, content); None: read them.
@@ -61,10 +61,9 @@ class Asked:
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """A session whose turn lease this turn holds, its model config as it is now, and
-    (when the same statement stored it) the question."""
+    """The model config, as it is now, of a session whose turn lease this turn holds;
+    and the question, when the write that took the lease stored it."""
 
-    session: ChatSession
     spec: ModelSpec
     asked: Asked | None = None
 
@@ -94,72 +93,55 @@ async def take(
     owner_id: str | None,
     token: str,
     expires_at: datetime,
-    asking: Asking | None = None,
+    asking: Asking,
 ) -> Taken | None:
     """Take the session's lease if it is free and the caller may use the session (an
-    admin any, a user their own; the owner's when `owner_id` names one). None when it
-    is busy, or not found for this caller: `sessions.get` tells which.
-
-    With `asking`, the same statement (PostgreSQL) or transaction (SQLite) also stores
-    the question and reads the history before it (`Taken.asked`)."""
+    admin any, a user their own; the owner's when `owner_id` names one); the same
+    statement (PostgreSQL) or transaction (SQLite) stores the question and reads the
+    history before it (`Taken.asked`). None when it is busy, or not found for this
+    caller: `sessions.get` tells which."""
     if not is_uuid(session_id) or (owner_id is not None and not is_uuid(owner_id)):
         return None
     viewer = None if caller.is_admin else caller.user_id
+    question = _question_values(
+        session_id, asking.content, asking.metadata, asking.client_message_id, asking.request_digest
+    )
     if _postgres():
-        if asking is not None:
-            try:
-                return await _take_and_ask(
-                    runtime.events, session_id, viewer, owner_id, token, expires_at, asking
-                )
-            except IntegrityError:
-                # Its retry key was stored after the statement's snapshot was taken (it
-                # waited for the session's row): take the lease alone, and the question
-                # is found to be a retry once the lease is held.
-                pass
-        return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
-    question = None if asking is None else _question_values(session_id, asking)
+        try:
+            return await _take_and_ask(
+                runtime.events, viewer, owner_id, token, expires_at, question, asking
+            )
+        except IntegrityError:
+            # Its retry key was stored after the statement's snapshot was taken (it
+            # waited for the session's row): take the lease alone, and the question is
+            # found to be a retry once the lease is held.
+            return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
     lease = _SqliteLease(token, expires_at, datetime.now(UTC), viewer, owner_id)
     taken = await _on_sqlite_thread(
-        lambda db: _writing(db, lambda: _sqlite_take(db, session_id, lease, question, asking))
+        lambda db: _writing(db, lambda: _sqlite_take(db, lease, question, asking))
     )
-    if taken is None:
-        return None
-    row, asked = taken
-    session, spec = _taken_row(row)
-    if asked is not None and asked.question is not None:
-        await _announce(runtime.events, asked.question)
-    return Taken(session=session, spec=spec, asked=asked)
+    if taken is not None and taken.asked is not None and taken.asked.question is not None:
+        await _announce(runtime.events, taken.asked.question)
+    return taken
 
 
 async def read_taken(session_id: str) -> Taken:
-    """The session (its lease already this turn's) and its model config."""
-    client = connections.get("default")
-    rows = await client.execute_query_dict(
-        _READ_TAKEN.replace("$1", "$1" if _postgres() else "?"), [session_id]
+    """The model config of the session (its lease already this turn's)."""
+    rows = await connections.get("default").execute_query_dict(
+        _READ_TAKEN.format(*markers(1)), [session_id]
     )
     if not rows:
         raise NotFound("session not found")  # the session is gone
-    session, spec = _taken_row(rows[0])
-    return Taken(session=session, spec=spec)
+    return Taken(spec=_spec_of(rows[0]))
 
 
-_SESSION_COLUMNS = (
-    "id",
-    "user_id",
-    "model_config_id",
-    "created_at",
-    "updated_at",
-    "last_seq",
-    "turn_token",
-    "turn_expires_at",
-)
 _CONFIG_COLUMNS = """
   c.version AS c_version, c.provider AS c_provider, c.model_name AS c_model_name,
   c.model_version AS c_model_version, c.parameters AS c_parameters,
   c.base_url AS c_base_url, c.api_key_env AS c_api_key_env"""
 _READ_TAKEN = f"""
-SELECT {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS}
-FROM chat_sessions AS s JOIN model_configs AS c ON c.id = s.model_config_id WHERE s.id = $1
+SELECT s.model_config_id, {_CONFIG_COLUMNS}
+FROM chat_sessions AS s JOIN model_configs AS c ON c.id = s.model_config_id WHERE s.id = {{0}}
 """
 _TAKE = f"""
 UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2
@@ -168,7 +150,7 @@ WHERE s.id = $3 AND c.id = s.model_config_id
   AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
   AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
   AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
-RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS}
+RETURNING s.model_config_id, {_CONFIG_COLUMNS}
 """
 
 
@@ -183,13 +165,12 @@ async def _take_in_one_statement(
     )
     if not rows:
         return None
-    session, spec = _taken_row(rows[0])
-    return Taken(session=session, spec=spec)
+    return Taken(spec=_spec_of(rows[0]))
 
 
-def _taken_row(row: Mapping[str, Any]) -> tuple[ChatSession, ModelSpec]:
-    session = _session_from_row(row)
-    spec = ModelSpec(
+def _spec_of(row: Mapping[str, Any]) -> ModelSpec:
+    """The model config of a row holding the session's `model_config_id` and c_* columns."""
+    return ModelSpec(
         config_id=str(row["model_config_id"]),
         version=row["c_version"],
         provider=row["c_provider"],
@@ -199,12 +180,14 @@ def _taken_row(row: Mapping[str, Any]) -> tuple[ChatSession, ModelSpec]:
         base_url=row["c_base_url"],
         api_key_env=row["c_api_key_env"],
     )
-    return session, spec
 
 
 # The first attempt of a turn on PostgreSQL: _TAKE, plus the question stored with the
 # session's next sequence number (unless its retry key is in use: then the lease alone)
-# and the messages before it, up to the config's history budget, newest first.
+# and the messages before it, newest first, up to the config's message budget and, of
+# those, the ones within its token budget (the model input takes no more, and long
+# messages beyond it are not read); as arrays: one text of them all would be as long as
+# the whole history. `newest_seq` counts them all (see `_take_and_ask`).
 _TAKE_AND_ASK = f"""
 WITH t AS (
   UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2,
@@ -219,11 +202,13 @@ WITH t AS (
     AND (s.turn_token IS NULL OR s.turn_expires_at < $6)
     AND ($4::uuid IS NULL OR s.user_id = $4::uuid)
     AND ($5::uuid IS NULL OR s.user_id = $5::uuid)
-  RETURNING {", ".join(f"s.{name}" for name in _SESSION_COLUMNS)}, {_CONFIG_COLUMNS},
-    k.used AS key_used,
+  RETURNING s.id, s.last_seq, s.model_config_id, {_CONFIG_COLUMNS}, k.used AS key_used,
     CASE WHEN k.used THEN 0 ELSE COALESCE(
       NULLIF((c.parameters->>'max_history_messages')::numeric::bigint, 0), $12
-    ) - 1 END AS earlier_limit
+    ) - 1 END AS earlier_limit,
+    COALESCE(
+      NULLIF((c.parameters->>'max_history_tokens')::numeric::bigint, 0), $13
+    ) AS token_limit
 ), m AS (
   INSERT INTO messages ({", ".join(Message.COLUMNS)})
   SELECT $7, t.id, t.last_seq, 'user', $8, $9::jsonb, $6, $10, $11, NULL FROM t
@@ -231,64 +216,75 @@ WITH t AS (
   RETURNING *
 )
 SELECT t.*, {", ".join(f"m.{name} AS m_{name}" for name in Message.COLUMNS)},
-  (SELECT json_agg(json_build_array(e.seq, e.type, e.content))::text FROM (
-    SELECT seq, type, content FROM messages WHERE session_id = $3
-    ORDER BY seq DESC LIMIT (SELECT earlier_limit FROM t)
-  ) AS e) AS earlier{{notify}}
-FROM t LEFT JOIN m ON true
+  h.newest_seq, h.types, h.contents{{notify}}
+FROM t LEFT JOIN m ON true LEFT JOIN LATERAL (
+  SELECT max(e.seq) AS newest_seq,
+    array_agg(e.type ORDER BY e.seq DESC) FILTER (WHERE e.running <= t.token_limit) AS types,
+    array_agg(e.content ORDER BY e.seq DESC) FILTER (WHERE e.running <= t.token_limit)
+      AS contents
+  FROM (
+    SELECT seq, type, content,
+      sum({estimate_tokens_sql("content")}) OVER (ORDER BY seq DESC) AS running
+    FROM (
+      SELECT seq, type, content FROM messages WHERE session_id = $3
+      ORDER BY seq DESC LIMIT t.earlier_limit
+    ) AS recent
+  ) AS e
+) AS h ON true
 """
 
 
 async def _take_and_ask(
     events: EventBroker,
-    session_id: str,
     viewer: str | None,
     owner_id: str | None,
     token: str,
     expires_at: datetime,
+    question: dict[str, Any],
     asking: Asking,
 ) -> Taken | None:
-    now = datetime.now(UTC)
-    metadata = asking.metadata
+    session_id, metadata = question["session_id"], question["metadata"]
     values: list[Any] = [
         token,
         expires_at,
         session_id,
         viewer,
         owner_id,
-        now,
-        uuid.uuid4(),
-        asking.content,
+        # The app's clock, like every other lease expiry it writes and compares.
+        question["created_at"],
+        question["id"],
+        question["content"],
         None if metadata is None else orjson.dumps(metadata).decode(),
-        asking.client_message_id,
-        asking.request_digest,
+        question["client_message_id"],
+        question["request_digest"],
         asking.history_messages,
+        asking.history_tokens,
     ]
     notify = ""
     channel = events.sql_channel()
     if channel is not None:
         values += [channel, session_topic(session_id)]
-        notify = f", (SELECT {_notify_call('$13', '$14')} FROM m) AS notified"
+        notify = f", (SELECT {_notify_call('$14', '$15')} FROM m) AS notified"
     rows = await connections.get("default").execute_query_dict(
         _TAKE_AND_ASK.replace("{notify}", notify), values
     )
     if not rows:
         return None
     row = rows[0]
-    session, spec = _taken_row(row)
+    spec = _spec_of(row)
     if row["key_used"]:
-        return Taken(session=session, spec=spec, asked=Asked(question=None, earlier=None))
-    question = Message.from_row({name: row[f"m_{name}"] for name in Message.COLUMNS})
+        return Taken(spec=spec, asked=Asked(question=None, earlier=None))
+    stored = Message.from_row({name: row[f"m_{name}"] for name in Message.COLUMNS})
     if channel is None:
-        await _announce(events, question)
-    rows_before = orjson.loads(row["earlier"] or "[]")  # [seq, type, content], newest first
-    earlier: list[tuple[str, str]] | None = [(kind, text) for _, kind, text in rows_before]
-    newest = rows_before[0][0] if rows_before else None
-    if row["earlier_limit"] > 0 and question.seq > 1 and newest != question.seq - 1:
+        await _announce(events, stored)
+    earlier: list[tuple[str, str]] | None = list(
+        zip(row["types"] or (), row["contents"] or (), strict=True)
+    )
+    if row["earlier_limit"] > 0 and stored.seq > 1 and row["newest_seq"] != stored.seq - 1:
         # The statement waited for the session's row: its snapshot may predate the
         # messages the turn it waited for stored. Read them once the lease is held.
         earlier = None
-    return Taken(session=session, spec=spec, asked=Asked(question=question, earlier=earlier))
+    return Taken(spec=spec, asked=Asked(question=stored, earlier=earlier))
 
 
 # -- storing messages ------------------------------------------------------------------------
@@ -306,8 +302,7 @@ async def store_question(
     """Store the user message with the session's next sequence number and announce it.
     None, storing nothing, when `client_message_id` is already used in the session (or
     the session is gone)."""
-    asking = Asking(content, metadata, client_message_id, request_digest, history_messages=0)
-    fields = _question_values(session_id, asking)
+    fields = _question_values(session_id, content, metadata, client_message_id, request_digest)
     if _postgres():
         return await _append_in_one_statement(runtime.events, fields, unused_key=True)
     message = await _on_sqlite_thread(
@@ -318,16 +313,22 @@ async def store_question(
     return message
 
 
-def _question_values(session_id: str, asking: Asking) -> dict[str, Any]:
+def _question_values(
+    session_id: str,
+    content: str,
+    metadata: Any,
+    client_message_id: str | None,
+    request_digest: str,
+) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
         "session_id": session_id,
         "type": MessageType.USER,
-        "content": asking.content,
-        "metadata": asking.metadata,
+        "content": content,
+        "metadata": metadata,
         "created_at": datetime.now(UTC),
-        "client_message_id": asking.client_message_id,
-        "request_digest": asking.request_digest,
+        "client_message_id": client_message_id,
+        "request_digest": request_digest,
         "reply_to_id": None,
     }
 
@@ -540,45 +541,48 @@ def _row(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
 
 
 def _sqlite_take(
-    db: sqlite3.Connection,
-    session_id: str,
-    lease: _SqliteLease,
-    question: dict[str, Any] | None,
-    asking: Asking | None,
-) -> tuple[dict[str, Any], Asked | None] | None:
+    db: sqlite3.Connection, lease: _SqliteLease, question: dict[str, Any], asking: Asking
+) -> Taken | None:
+    session_id = question["session_id"]
     owners = [owner for owner in (lease.viewer, lease.owner_id) if owner is not None]
-    taken = _row(
-        db.execute(
-            "UPDATE chat_sessions SET turn_token = ?, turn_expires_at = ?"
-            " WHERE id = ? AND (turn_token IS NULL OR turn_expires_at < ?)"
-            + " AND user_id = ?" * len(owners)
-            + f" RETURNING {', '.join(_SESSION_COLUMNS)}",
-            [lease.token, lease.expires_at, session_id, lease.now, *owners],
-        )
-    )
+    taken = db.execute(
+        "UPDATE chat_sessions SET turn_token = ?, turn_expires_at = ?"
+        " WHERE id = ? AND (turn_token IS NULL OR turn_expires_at < ?)"
+        + " AND user_id = ?" * len(owners)
+        + " RETURNING model_config_id",
+        [lease.token, lease.expires_at, session_id, lease.now, *owners],
+    ).fetchone()
     if taken is None:
         return None
     config = _row(
         db.execute(
-            f"SELECT {_CONFIG_COLUMNS} FROM model_configs AS c WHERE c.id = ?",
-            [taken["model_config_id"]],
+            f"SELECT c.id AS model_config_id, {_CONFIG_COLUMNS} FROM model_configs AS c"
+            " WHERE c.id = ?",
+            [taken[0]],
         )
     )
     assert config is not None  # a session's config cannot be deleted
-    row = taken | config
-    if question is None or asking is None:
-        return row, None
+    spec = _spec_of(config)
     stored = _sqlite_append(db, question, unused_key=True)
     if stored is None:
-        return row, Asked(question=None, earlier=None)
-    parameters = orjson.loads(config["c_parameters"] or "{}")
-    limit = (parameters.get("max_history_messages") or asking.history_messages) - 1
-    earlier = db.execute(
-        "SELECT type, content FROM messages WHERE session_id = ? AND seq < ?"
-        " ORDER BY seq DESC LIMIT ?",
-        [session_id, stored.seq, limit],
-    ).fetchall()
-    return row, Asked(question=stored, earlier=[(kind, text) for kind, text in earlier])
+        return Taken(spec=spec, asked=Asked(question=None, earlier=None))
+    limit = (spec.parameters.get("max_history_messages") or asking.history_messages) - 1
+    tokens = spec.parameters.get("max_history_tokens") or asking.history_tokens
+    earlier = db.execute(_SQLITE_EARLIER, [session_id, stored.seq, limit, tokens]).fetchall()
+    return Taken(spec=spec, asked=Asked(question=stored, earlier=[(k, t) for k, t in earlier]))
+
+
+# As _TAKE_AND_ASK reads them (its lateral join), on SQLite.
+_SQLITE_EARLIER = f"""
+SELECT type, content FROM (
+  SELECT seq, type, content, sum({estimate_tokens_sql("content")}) OVER (ORDER BY seq DESC)
+    AS running
+  FROM (
+    SELECT seq, type, content FROM messages WHERE session_id = ? AND seq < ?
+    ORDER BY seq DESC LIMIT ?
+  ) AS recent
+) AS e WHERE running <= ? ORDER BY seq DESC
+"""
 
 
 def _sqlite_append(

@@ -3,12 +3,14 @@
 Read from the top: `run_turn` checks the request and starts the turn as a task of this
 process (`reply_runs`, so a listener that leaves does not stop it); `_turn` takes the
 session's lease (`leases`: one turn at a time per session, across processes) as it
-checks the caller may use the session, stores the question or finds it again for a
-retry, and `_answer` asks the model, streams its pieces (through the shared buffer,
-`reply_buffer`), and stores the answer with its log entry, giving the lease back in the
-same write (`turn_store`: one statement per step on PostgreSQL); a turn that ends any
-other way gives it back as it leaves the lease's block. Helpers follow in the order they
-are used: the request's checks, storing the reply, the model input, the reply's metadata.
+checks the caller may use the session, stores the question (or finds it again for a
+retry) and reads the history before it, all in one write when the session was free; and
+`_answer` asks the model, streams its pieces (through the shared buffer, `reply_buffer`),
+and stores the answer with its log entry, giving the lease back in the same write
+(`turn_store`: one statement per step on PostgreSQL, one call on SQLite's thread); a
+turn that ends any other way gives it back as it leaves the lease's block. Helpers
+follow in the order they are used: the request's checks, storing the reply, the model
+input, the reply's metadata.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from db.ports import (
     ReplyDelta,
     Runtime,
     estimate_tokens,
+    estimate_tokens_sql,
 )
 from db.services import leases, logs, reply_runs, sessions, turn_store
 from db.services.reply_buffer import ReplyWriter
@@ -119,7 +122,7 @@ async def run_turn(
     _check_metadata(request.metadata, limits)
     key = _checked_key(request.client_message_id)
     # Whether the caller may act for that user; whether the session is theirs is checked
-    # as the turn takes it (one statement on PostgreSQL).
+    # as the turn takes it (in the same write).
     owner_id = (
         sessions.acting_user_id(caller, request.user_id) if request.user_id is not None else None
     )
@@ -174,6 +177,7 @@ async def _turn(
                 client_message_id=asked.key,
                 request_digest=asked.digest,
                 history_messages=limits.max_history_messages,
+                history_tokens=limits.max_history_tokens,
             ),
         )
         if found is None:
@@ -190,10 +194,10 @@ async def _turn(
         take_first=take_first,
     ) as lease:
         yield LeaseHeld(lease.token)  # a stop request names the turn by its lease
-        # Waited for another turn: read the session and its config now that it is ours.
+        # Waited for another turn: read the session's config now that it is ours.
         first = taken[0] if taken else await turn_store.read_taken(session_id)
         spec, earlier = first.spec, None
-        if first.asked is not None:  # stored as the lease was taken (PostgreSQL)
+        if first.asked is not None:  # stored as the lease was taken
             question, earlier = first.asked.question, first.asked.earlier
         else:
             question = await turn_store.store_question(
@@ -431,9 +435,19 @@ async def _store_reply(
 # -- asking the model -------------------------------------------------------------------
 
 
-_HISTORY = """
-SELECT type, content FROM messages WHERE session_id = {0} AND seq <= {1}
-ORDER BY seq DESC LIMIT {2}
+# The newest messages up to the question, and of those only the ones whose running token
+# cost stays within the budget (the question always): the model input takes no more, so
+# long messages beyond it are not read.
+_HISTORY = f"""
+SELECT type, content FROM (
+  SELECT seq, type, content, sum({estimate_tokens_sql("content")}) OVER (ORDER BY seq DESC)
+    AS running
+  FROM (
+    SELECT seq, type, content FROM messages WHERE session_id = {{0}} AND seq <= {{1}}
+    ORDER BY seq DESC LIMIT {{2}}
+  ) AS recent
+) AS e WHERE running <= {{3}} OR seq = {{1}}
+ORDER BY seq DESC
 """
 
 
@@ -456,7 +470,7 @@ async def _model_input(
         newest_first = [(str(question.type), question.content), *earlier[: max_messages - 1]]
     else:
         rows = await connections.get("default").execute_query_dict(
-            _HISTORY.format(*markers(3)), [session_id, question.seq, max_messages]
+            _HISTORY.format(*markers(4)), [session_id, question.seq, max_messages, max_tokens]
         )
         newest_first = [(row["type"], row["content"]) for row in rows]
     turns: list[ChatTurn] = []
