@@ -96,6 +96,8 @@ def create_app(
         allowed_origins=settings.cors_origins,
         max_subscriptions_per_connection=settings.graphql_max_subscriptions,
         ws_send_timeout=settings.graphql_ws_send_timeout,
+        fast_path=settings.graphql_fast_path and settings.dialect == "postgres",
+        plan_cache_size=settings.graphql_plan_cache_size,
     )
     routes: list[BaseRoute] = [
         *rest.routes(),

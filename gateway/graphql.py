@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,9 +36,10 @@ from db.errors import Invalid
 from db.events import SubscriberTooSlow
 from db.identity import Caller
 from db.ports import EventBroker, Runtime
-from gateway import json_input
+from gateway import compiled_reads, json_input
 from gateway.auth import authenticate
-from schema import GraphQLLimits, build_schema
+from schema import CompiledReads, GraphQLLimits, build_schema
+from schema import compiled_reads as compile_reads
 from schema.context import Context
 
 logger = logging.getLogger("gateway.graphql")
@@ -79,7 +81,13 @@ def failure(
 
 
 async def _authenticate(context: Context) -> Caller:
-    """Credentials from the `connection_init` payload, else from the request's headers."""
+    """Credentials from the `connection_init` payload, else from the request's headers
+    (unless the compiled path authenticated this request already)."""
+    known = getattr(context.request, "scope", {}).get(compiled_reads.CALLER_KEY)
+    if isinstance(known, Caller):
+        return known
+    if isinstance(known, Exception):
+        raise known
     headers: Mapping[str, str] = context.request.headers
     params = context.connection_params
     if isinstance(params, Mapping):
@@ -275,11 +283,18 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         limits: GraphQLLimits,
         ide: bool,
         ws_send_timeout: float = WS_SEND_TIMEOUT,
+        fast_path: bool = False,
+        plan_cache_size: int = 500,
         **kwargs: Any,
     ) -> None:
-        super().__init__(build_schema(limits), graphql_ide="graphiql" if ide else None, **kwargs)
+        schema = build_schema(limits)
+        super().__init__(schema, graphql_ide="graphiql" if ide else None, **kwargs)
         self.runtime = runtime
         self.ws_send_timeout = ws_send_timeout
+        # PostgreSQL only (the statements are PostgreSQL's): see schema.compiled.
+        self.compiled: CompiledReads | None = (
+            compile_reads(schema, cache_size=plan_cache_size) if fast_path else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -292,14 +307,29 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = None
+            if self.compiled is not None and request.method == "POST":
+                response = await compiled_reads.answer(
+                    self.compiled, request, max_json_depth=self.runtime.limits.max_json_depth
+                )
+            if response is None:
+                response = await self.run(request)
         except Invalid as exc:  # from parse_json: the body or a query parameter
             named = {"field": exc.field} if exc.field is not None else None
             response = failure(400, str(exc), extensions=named)
         except HTTPException as exc:
             response = failure(exc.status_code, exc.reason)
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """Compact UTF-8, as the compiled path writes answers (orjson; the standard
+        library for what orjson refuses, integers past 64 bits)."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP bodies: problems become BAD_USER_INPUT naming where they are."""

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(12, ge=2)
     graphql_max_aliases: int = Field(30, ge=1)
     graphql_max_tokens: int = Field(2_000, ge=50)
+    # PostgreSQL: read queries answered by one compiled statement each (schema.compiled);
+    # false: Strawberry answers everything. The plans of this many documents are kept.
+    graphql_fast_path: bool = True
+    graphql_plan_cache_size: int = Field(500, ge=1)
     # Open subscriptions one WebSocket connection may hold at once.
     graphql_max_subscriptions: int = Field(100, ge=1)
     # A WebSocket send (the close frame included) waits at most this long for the client to

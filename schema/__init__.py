@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, specified_rules
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema import errors
+from schema.compiled.plans import CompiledReads
 from schema.mutations import Mutation
-from schema.protection import GraphQLLimits, extensions
+from schema.protection import GraphQLLimits, extensions, limit_rules
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
 
 
 class GatewaySchema(strawberry.Schema):
+    limits: GraphQLLimits
+
     def process_errors(
         self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -37,12 +40,26 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(limits: GraphQLLimits | None = None) -> GatewaySchema:
-    return GatewaySchema(
+    limits = limits or GraphQLLimits()
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions(limits or GraphQLLimits()),
+        extensions=extensions(limits, limit_rules(limits)),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+    schema.limits = limits
+    return schema
+
+
+def compiled_reads(schema: GatewaySchema, *, cache_size: int) -> CompiledReads:
+    """The compiled path of `schema`'s read documents, validated as Strawberry validates
+    them (graphql's rules, the schema's limits, the token limit)."""
+    return CompiledReads(
+        schema._schema,
+        validation_rules=(*specified_rules, *limit_rules(schema.limits)),
+        max_tokens=schema.limits.max_tokens,
+        cache_size=cache_size,
     )
 
 
@@ -51,4 +68,11 @@ def sdl(**kwargs: Any) -> str:
     return build_schema(**kwargs).as_str() + "\n"
 
 
-__all__ = ["GatewaySchema", "GraphQLLimits", "build_schema", "sdl"]
+__all__ = [
+    "CompiledReads",
+    "GatewaySchema",
+    "GraphQLLimits",
+    "build_schema",
+    "compiled_reads",
+    "sdl",
+]

@@ -42,14 +42,22 @@ class _StaticRules(SchemaExtension):
         yield
 
 
-def extensions(limits: GraphQLLimits) -> list[Callable[[], SchemaExtension]]:
-    """Factories (never shared instances) in the order they must run."""
+def limit_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ...]:
+    """The validation rules of `limits`, beside graphql's own `specified_rules`."""
     rules: tuple[type[ASTValidationRule], ...] = (
         depth_rule(limits.max_depth, None, None),
         alias_rule(limits.max_aliases),
     )
     if not limits.introspection:
         rules += (NoSchemaIntrospectionCustomRule,)
+    return rules
+
+
+def extensions(
+    limits: GraphQLLimits, rules: tuple[type[ASTValidationRule], ...]
+) -> list[Callable[[], SchemaExtension]]:
+    """Factories (never shared instances) in the order they must run; `rules` are
+    `limit_rules(limits)`, built once per schema."""
     return [
         OperationScope,
         lambda: _StaticRules(rules),

@@ -24,6 +24,13 @@ def visible_to(caller: Caller, *, via: str = "") -> Q:
     return Q() if caller.is_admin else Q(**{f"{via}user_id": caller.user_id})
 
 
+def visible_sql(alias: str, *, viewer: str, admin: str) -> str:
+    """`visible_to` as an SQL condition on the sessions row `alias`, for statements written
+    by hand: `viewer` and `admin` are SQL expressions (parameters) of the caller's id and
+    whether they are an admin."""
+    return f"({admin} OR {alias}.user_id = {viewer})"
+
+
 def acting_user_id(caller: Caller, user_id: str | None) -> str:
     """The user a request acts for: the caller's own id, or any id for an admin."""
     if user_id is None or user_id == caller.user_id:
@@ -89,11 +96,18 @@ async def get_many(*, caller: Caller, session_ids: Sequence[str]) -> list[ChatSe
     return list(await ChatSession.filter(visible_to(caller), id__in=wanted))
 
 
-def _listed(caller: Caller, user_id: str | None) -> QuerySet[ChatSession]:
+def listed_owner(caller: Caller, user_id: str | None) -> str | None:
+    """Whose sessions a listing shows: the caller's own, or `user_id`'s for an admin;
+    None for an id no user can have (the list is empty)."""
     owner_id = user_id if user_id is not None else caller.user_id
     if owner_id != caller.user_id and not caller.is_admin:
         raise Forbidden("only admins may list another user's sessions")
-    if not is_uuid(owner_id):
+    return owner_id if is_uuid(owner_id) else None
+
+
+def _listed(caller: Caller, user_id: str | None) -> QuerySet[ChatSession]:
+    owner_id = listed_owner(caller, user_id)
+    if owner_id is None:
         return ChatSession.filter(id__isnull=True)
     return ChatSession.filter(user_id=owner_id)
 

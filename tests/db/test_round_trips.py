@@ -87,3 +87,30 @@ async def test_a_history_page_is_one_round_trip(
     spent, statements = await round_trips(proxy, client.get(url, headers=alice.headers))
 
     assert spent == 1, statements
+
+
+GRAPHQL_READS = {
+    "nested": """{ sessions(first: 10) { edges { node { id createdAt messageCount
+        modelConfig { modelName } messages(first: 5) { edges { node { id type content } } } } }
+        pageInfo { hasNextPage endCursor } totalCount } }""",
+    "flat": """query($id: ID!) { session(id: $id) { messages(first: 20) {
+        edges { cursor node { id type content metadata createdAt } }
+        pageInfo { hasNextPage } } } }""",
+}
+
+
+@pytest.mark.parametrize("document", GRAPHQL_READS.values(), ids=GRAPHQL_READS.keys())
+async def test_a_graphql_read_is_one_round_trip(
+    client: httpx.AsyncClient, alice: Account, proxy: PgWireProxy, document: str
+) -> None:
+    """One statement writes the whole answer (schema.compiled); the key is known."""
+    session_id = await create_session(client, alice)
+    await send(client, alice, session_id, "hello")
+    body = {"query": document, "variables": {"id": session_id} if "$id" in document else {}}
+    first = await client.post("/graphql", json=body, headers=alice.headers)  # prepares
+    assert "errors" not in first.json(), first.text
+
+    answer = client.post("/graphql", json=body, headers=alice.headers)
+    spent, statements = await round_trips(proxy, answer)
+
+    assert spent == 1, statements

@@ -49,3 +49,11 @@ def variant(
             yield http
 
     return open_variant
+
+
+@pytest.fixture
+async def strawberry_client(variant: OpenVariant) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with GRAPHQL_FAST_PATH=false: Strawberry answers every document
+    (on PostgreSQL, read queries would otherwise be answered by schema.compiled)."""
+    async with variant(GRAPHQL_FAST_PATH="false") as client:
+        yield client

@@ -1,0 +1,19 @@
+"""Statements that return a whole answer as one JSON text (PostgreSQL).
+
+The compiled GraphQL path (schema.compiled) writes them; this runs one on a pooled
+connection: one round trip when the statement is already prepared on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tortoise import connections
+
+
+async def read_text(sql: str, params: Sequence[object]) -> str | None:
+    """The first column of the statement's first row (None for NULL)."""
+    client = connections.get("default")
+    async with client.acquire_connection() as connection:
+        text: str | None = await connection.fetchval(sql, *params)
+        return text

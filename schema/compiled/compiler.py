@@ -1,0 +1,516 @@
+"""A read operation compiled to ONE PostgreSQL statement that writes the whole answer.
+
+The statement returns the response body as text, byte for byte what Strawberry's executor
+would answer over the same rows (`{"data":{...}}`, compact, UTF-8, keys in selection
+order): objects and lists are concatenated text, strings escaped by `to_json` (the same
+escapes as orjson), times written as `db.times.iso` writes them, cursors as
+`schema.cursors` encodes them, JSON columns compacted from `jsonb`'s text.
+
+The rules stay the service layer's: who may see a session (`sessions.visible_sql`,
+`sessions.listed_owner`), how a page of messages is cut (`history_windows.seq_range_sql`),
+how arguments are checked (`Slice.of`, the cursor parsers). A request whose arguments
+those checks refuse raises `Refused`, and the caller answers it through Strawberry, which
+words the error; a document asking for anything not written here raises `Unsupported` when
+compiled and goes to Strawberry for good. Relations (a session's user and config, a
+message's session) are non-null foreign keys, so a row always has them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from graphql import FieldNode, GraphQLError, GraphQLObjectType, GraphQLSchema
+from graphql.execution.values import VariableValues, get_argument_values
+
+from db.errors import Forbidden, Invalid
+from db.identity import Caller
+from db.services import sessions
+from db.services.history_windows import seq_range_sql
+from db.services.ids import is_uuid
+from db.services.pagination import Slice
+from db.times import LATEST
+from schema.compiled.selections import Collector
+from schema.cursors import parse_key_cursor, parse_seq_cursor
+from schema.types.enums import MessageType, Role
+
+
+class Unsupported(Exception):
+    """The document asks for something the compiled path does not write."""
+
+
+class Refused(Exception):
+    """This request's arguments or caller are refused: Strawberry answers it."""
+
+
+@dataclass(slots=True)
+class Binding:
+    """What one request binds a plan's parameters from."""
+
+    caller: Caller
+    variables: VariableValues
+    memo: dict[int, Mapping[str, object]] = field(default_factory=dict)
+
+
+Reader = Callable[[Binding], object]
+Build = Callable[[list[FieldNode]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One statement and how each of its parameters ($1, $2, ...) is read per request."""
+
+    sql: str
+    params: tuple[Reader, ...]
+    # Whether the answer holds JSON columns, whose rarest numbers jsonb writes otherwise
+    # than orjson (see plans.DOUBTFUL_NUMBER).
+    has_json_columns: bool
+
+    def bind(self, caller: Caller, variables: VariableValues) -> list[object]:
+        binding = Binding(caller, variables)
+        try:
+            return [read(binding) for read in self.params]
+        except (Invalid, Forbidden, GraphQLError):
+            raise Refused from None
+
+
+def compile_operation(
+    schema: GraphQLSchema, collector: Collector, selection: Sequence[Any]
+) -> Plan:
+    """The plan of a query operation whose root selection set is `selection`."""
+    compiler = _Compiler(schema, collector)
+    root = compiler.object("Query", collector.fields("Query", selection), compiler.query_fields())
+    sql, params = compiler.numbered(f"SELECT '{{\"data\":' || {root} || '}}'")
+    return Plan(sql=sql, params=params, has_json_columns=compiler.has_json_columns)
+
+
+# Text of JSON values, from SQL expressions of the column types.
+def _string(expr: str) -> str:
+    return f"to_json({expr})::text"
+
+
+def _nullable(json_expr: str) -> str:
+    return f"coalesce({json_expr}, 'null')"
+
+
+def _id(expr: str) -> str:
+    return f"""('"' || {expr}::text || '"')"""
+
+
+def _moment_text(expr: str) -> str:
+    # db.times.iso: UTC, microseconds always written, an explicit +00:00.
+    return f"""(to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')"""
+
+
+def _moment(expr: str) -> str:
+    return f"""('"' || {_moment_text(expr)} || '"')"""
+
+
+def _int(expr: str) -> str:
+    return f"({expr})::text"
+
+
+def _bool(expr: str) -> str:
+    return f"CASE WHEN {expr} THEN 'true' ELSE 'false' END"
+
+
+def _enum(expr: str, enum: type[Enum]) -> str:
+    # No ELSE: a value the enum lacks makes the answer NULL, which the caller answers
+    # through Strawberry (and its error).
+    cases = " ".join(f"""WHEN '{m.value}' THEN '"{m.name}"'""" for m in enum)
+    return f"CASE {expr} {cases} END"
+
+
+def _json(expr: str) -> str:
+    # jsonb writes ", " and ": " between members; orjson writes neither. Strings are
+    # skipped whole (the first alternative), spaces elsewhere dropped.
+    return _nullable(rf"""regexp_replace({expr}::text, '("(?:[^"\\]|\\.)*")| ', '\1', 'g')""")
+
+
+def _base64url(text_expr: str) -> str:
+    # schema.cursors: base64url without padding; PostgreSQL's base64 breaks lines too.
+    return f"translate(encode(convert_to({text_expr}, 'UTF8'), 'base64'), E'+/=\\n', '-_')"
+
+
+def _message_cursor(seq: str) -> str:
+    return _base64url(f"""'["m",' || ({seq}) || ']'""")
+
+
+def _session_cursor(row: str) -> str:
+    return _base64url(
+        f"""'["s","' || {_moment_text(f"{row}.created_at")} || '","' || {row}.id::text || '"]'"""
+    )
+
+
+def _quoted(text_expr: str) -> str:
+    return _nullable(f"""('"' || {text_expr} || '"')""")
+
+
+def _typename(name: str) -> str:
+    return f"""'"{name}"'"""
+
+
+def _object(parts: Sequence[tuple[str, str]]) -> str:
+    # Response keys are GraphQL names ([_A-Za-z][_0-9A-Za-z]*): nothing to escape.
+    if not parts:  # every field skipped
+        return "'{}'"
+    pieces = []
+    for index, (key, expr) in enumerate(parts):
+        opening = "{" if index == 0 else ","
+        pieces.append(f"""'{opening}"{key}":' || {expr}""")
+    return "(" + " || ".join(pieces) + " || '}')"
+
+
+def _list(aggregate: str) -> str:
+    return f"('[' || coalesce({aggregate}, '') || ']')"
+
+
+def _clamped(seq: int | None) -> int | None:
+    # A cursor may carry any 64-bit number; past ±2^62 every window is cut the same way,
+    # and the SQL arithmetic on it cannot overflow.
+    return None if seq is None else max(-(2**62), min(seq, 2**62))
+
+
+MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+# Placeholders of parameters while a statement is written: never in SQL text otherwise.
+_MARK = "\x00"
+_PLACEHOLDER = re.compile(f"{_MARK}(\\d+){_MARK}")
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema, collector: Collector) -> None:
+        self.schema = schema
+        self.collector = collector
+        self.params: list[Reader] = []
+        self.has_json_columns = False
+        self._aliases = itertools.count(1)
+        self._viewer: tuple[str, str] | None = None
+
+    def param(self, reader: Reader, cast: str) -> str:
+        """A placeholder of a parameter; `numbered` makes it $n if the statement uses it
+        (a builder may ask for one that its field's selection then leaves out)."""
+        self.params.append(reader)
+        return f"{_MARK}{len(self.params) - 1}{_MARK}::{cast}"
+
+    def numbered(self, sql: str) -> tuple[str, tuple[Reader, ...]]:
+        """`sql` with its placeholders numbered $1, $2... in order of first use."""
+        used: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            return f"${used.setdefault(match.group(1), len(used) + 1)}"
+
+        numbered = _PLACEHOLDER.sub(number, sql)
+        return numbered, tuple(self.params[int(index)] for index in used)
+
+    def alias(self, prefix: str) -> str:
+        return f"{prefix}{next(self._aliases)}"
+
+    def viewer(self) -> tuple[str, str]:
+        """The parameters of the caller's id and whether they are an admin."""
+        if self._viewer is None:
+            self._viewer = (
+                self.param(lambda b: b.caller.user_id, "uuid"),
+                self.param(lambda b: b.caller.is_admin, "boolean"),
+            )
+        return self._viewer
+
+    def arguments(
+        self,
+        parent: str,
+        nodes: list[FieldNode],
+        convert: Callable[[dict[str, Any], Caller], Mapping[str, object]],
+    ) -> Callable[[str, str], str]:
+        """A function giving the parameter of one converted argument value: the field's
+        arguments are coerced (graphql-core, as the executor does) and converted (the
+        service layer's checks) once per request."""
+        parent_type = self.schema.get_type(parent)
+        assert isinstance(parent_type, GraphQLObjectType)
+        definition = parent_type.fields[nodes[0].name.value]
+        node = nodes[0]  # merged fields have equal arguments (validation)
+
+        def values(binding: Binding) -> Mapping[str, object]:
+            got = binding.memo.get(id(node))
+            if got is None:
+                raw = get_argument_values(definition, node, binding.variables)
+                got = binding.memo[id(node)] = convert(raw, binding.caller)
+            return got
+
+        def param(name: str, cast: str) -> str:
+            return self.param(lambda binding: values(binding)[name], cast)
+
+        return param
+
+    def object(
+        self, type_name: str, grouped: Mapping[str, list[FieldNode]], fields: Mapping[str, Build]
+    ) -> str:
+        parts = []
+        for key, nodes in grouped.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                parts.append((key, _typename(type_name)))
+                continue
+            build = fields.get(name)
+            if build is None:
+                raise Unsupported(f"{type_name}.{name}")
+            parts.append((key, build(nodes)))
+        return _object(parts)
+
+    def sub(self, type_name: str, nodes: list[FieldNode]) -> dict[str, list[FieldNode]]:
+        return self.collector.subfields(type_name, nodes)
+
+    # Query
+    def query_fields(self) -> dict[str, Build]:
+        return {
+            "me": self.me,
+            "session": self.session,
+            "sessions": self.session_list,
+            "modelConfigs": self.model_config_list,
+            "modelConfig": self.model_config,
+        }
+
+    def me(self, nodes: list[FieldNode]) -> str:
+        viewer, _ = self.viewer()
+        u = self.alias("u")
+        user = self.object("User", self.sub("User", nodes), self.user_fields(u))
+        return f"(SELECT {user} FROM users {u} WHERE {u}.id = {viewer})"
+
+    def session(self, nodes: list[FieldNode]) -> str:
+        arg = self.arguments("Query", nodes, _one_id)
+        session_id = arg("id", "uuid")
+        viewer, admin = self.viewer()
+        s = self.alias("s")
+        found = self.object("ChatSession", self.sub("ChatSession", nodes), self.session_fields(s))
+        visible = sessions.visible_sql(s, viewer=viewer, admin=admin)
+        return _nullable(
+            f"(SELECT {found} FROM chat_sessions {s} WHERE {s}.id = {session_id} AND {visible})"
+        )
+
+    def session_list(self, nodes: list[FieldNode]) -> str:
+        arg = self.arguments("Query", nodes, _session_list_arguments)
+        owner, size = arg("owner", "uuid"), arg("size", "int")
+        after_time, after_id = arg("after_time", "timestamptz"), arg("after_id", "uuid")
+        p, g, t = self.alias("p"), self.alias("g"), self.alias("t")
+        newest_first = f"{t}.created_at DESC, {t}.id DESC"
+        page = f"""(SELECT {t}.*, row_number() OVER (ORDER BY {newest_first}) AS rn
+            FROM chat_sessions {t}
+            WHERE {t}.user_id = {owner} AND ({t}.created_at, {t}.id) < ({after_time}, {after_id})
+            ORDER BY {newest_first} LIMIT {size} + 1) {p}"""
+        kept = f"FILTER (WHERE {p}.rn <= {size})"
+        c = self.alias("c")
+        return self.connection(
+            "ChatSession",
+            nodes,
+            node_fields=self.session_fields(p),
+            edge_cursor=_session_cursor(p),
+            order=f"{p}.rn",
+            kept=kept,
+            source=page,
+            group=g,
+            has_next=lambda: f"{g}.fetched > {size}",
+            has_previous=lambda: arg("has_after", "boolean"),
+            total=lambda: f"(SELECT count(*) FROM chat_sessions {c} WHERE {c}.user_id = {owner})",
+        )
+
+    def model_config_list(self, nodes: list[FieldNode]) -> str:
+        c = self.alias("c")
+        config = self.object("ModelConfig", self.sub("ModelConfig", nodes), self.config_fields(c))
+        # model_configs.list_all: oldest first.
+        configs = f"string_agg({config}, ',' ORDER BY {c}.created_at, {c}.id)"
+        return f"(SELECT {_list(configs)} FROM model_configs {c})"
+
+    def model_config(self, nodes: list[FieldNode]) -> str:
+        arg = self.arguments("Query", nodes, _one_id)
+        config_id = arg("id", "uuid")
+        c = self.alias("c")
+        config = self.object("ModelConfig", self.sub("ModelConfig", nodes), self.config_fields(c))
+        return _nullable(f"(SELECT {config} FROM model_configs {c} WHERE {c}.id = {config_id})")
+
+    # Relay connections
+    def connection(
+        self,
+        node_type: str,
+        nodes: list[FieldNode],
+        *,
+        node_fields: Mapping[str, Build],
+        edge_cursor: str,
+        order: str,
+        kept: str,
+        source: str,
+        group: str,
+        has_next: Callable[[], str],
+        has_previous: Callable[[], str],
+        total: Callable[[], str],
+        extra: Sequence[str] = (),
+    ) -> str:
+        """`XConnection { edges { cursor node } pageInfo totalCount }` over the rows of
+        `source` that `kept` keeps, in `order`: one aggregate per list of edges asked for
+        (under aliases, a connection may be asked for several), in the subquery `group`,
+        beside `extra` ones; `has_next`, `has_previous` and `total` give what is read
+        from it, when asked for (a parameter is only allocated where it is used)."""
+        aggregates: list[str] = ["count(*) AS fetched", *extra]
+        cursors = f"array_agg({edge_cursor} ORDER BY {order}) {kept}"
+        wants_cursors = False
+
+        def edges(edge_nodes: list[FieldNode]) -> str:
+            edge_type = f"{node_type}Edge"
+            edge = self.object(
+                edge_type,
+                self.sub(edge_type, edge_nodes),
+                {
+                    "cursor": lambda _: f"""('"' || {edge_cursor} || '"')""",
+                    "node": lambda n: self.object(node_type, self.sub(node_type, n), node_fields),
+                },
+            )
+            name = f"e{len(aggregates)}"
+            aggregates.append(f"string_agg({edge}, ',' ORDER BY {order}) {kept} AS {name}")
+            return _list(f"{group}.{name}")
+
+        def page_info(info_nodes: list[FieldNode]) -> str:
+            nonlocal wants_cursors
+            first, last = f"{group}.cursors[1]", f"{group}.cursors[array_upper({group}.cursors, 1)]"
+            fields: dict[str, Build] = {
+                "hasNextPage": lambda _: _bool(has_next()),
+                "hasPreviousPage": lambda _: _bool(has_previous()),
+                "startCursor": lambda _: _quoted(first),
+                "endCursor": lambda _: _quoted(last),
+            }
+            grouped = self.sub("PageInfo", info_nodes)
+            wants_cursors |= any(n[0].name.value.endswith("Cursor") for n in grouped.values())
+            return self.object("PageInfo", grouped, fields)
+
+        connection_type = f"{node_type}Connection"
+        answer = self.object(
+            connection_type,
+            self.sub(connection_type, nodes),
+            {"edges": edges, "pageInfo": page_info, "totalCount": lambda _: _int(total())},
+        )
+        if wants_cursors:
+            aggregates.append(f"{cursors} AS cursors")
+        return f"(SELECT {answer} FROM (SELECT {', '.join(aggregates)} FROM {source}) {group})"
+
+    # ChatSession
+    def session_fields(self, s: str) -> dict[str, Build]:
+        return {
+            "id": lambda _: _id(f"{s}.id"),
+            "createdAt": lambda _: _moment(f"{s}.created_at"),
+            # sessions.message_count: sequence numbers run 1..last_seq without gaps.
+            "messageCount": lambda _: _int(f"{s}.last_seq"),
+            "user": lambda nodes: self.user_of(nodes, f"{s}.user_id"),
+            "modelConfig": lambda nodes: self.config_of(nodes, f"{s}.model_config_id"),
+            "messages": lambda nodes: self.message_list(nodes, s),
+        }
+
+    def user_of(self, nodes: list[FieldNode], user_id: str) -> str:
+        u = self.alias("u")
+        user = self.object("User", self.sub("User", nodes), self.user_fields(u))
+        return f"(SELECT {user} FROM users {u} WHERE {u}.id = {user_id})"
+
+    def config_of(self, nodes: list[FieldNode], config_id: str) -> str:
+        c = self.alias("c")
+        config = self.object("ModelConfig", self.sub("ModelConfig", nodes), self.config_fields(c))
+        return f"(SELECT {config} FROM model_configs {c} WHERE {c}.id = {config_id})"
+
+    def message_list(self, nodes: list[FieldNode], s: str) -> str:
+        arg = self.arguments("ChatSession", nodes, _message_list_arguments)
+        size, backward = arg("size", "bigint"), arg("backward", "boolean")
+        after, before = arg("after", "bigint"), arg("before", "bigint")
+        r, m, g = self.alias("r"), self.alias("m"), self.alias("g")
+        cut = seq_range_sql(
+            last_seq=f"{s}.last_seq", size=size, backward=backward, after=after, before=before
+        )
+        rows = f"""{cut} {r} LEFT JOIN messages {m}
+            ON {m}.session_id = {s}.id AND {m}.seq BETWEEN {r}.low AND {r}.high"""
+        return self.connection(
+            "Message",
+            nodes,
+            node_fields=self.message_fields(m),
+            edge_cursor=_message_cursor(f"{m}.seq"),
+            order=f"{m}.seq",
+            kept=f"FILTER (WHERE {m}.id IS NOT NULL)",
+            source=rows,
+            group=g,
+            has_next=lambda: f"{g}.has_next",
+            has_previous=lambda: f"{g}.has_previous",
+            total=lambda: f"{s}.last_seq",
+            extra=(
+                f"bool_or({r}.has_next) AS has_next",
+                f"bool_or({r}.has_previous) AS has_previous",
+            ),
+        )
+
+    # Message
+    def message_fields(self, m: str) -> dict[str, Build]:
+        def session(nodes: list[FieldNode]) -> str:
+            s = self.alias("s")
+            fields = self.session_fields(s)
+            found = self.object("ChatSession", self.sub("ChatSession", nodes), fields)
+            return f"(SELECT {found} FROM chat_sessions {s} WHERE {s}.id = {m}.session_id)"
+
+        return {
+            "id": lambda _: _id(f"{m}.id"),
+            "type": lambda _: _enum(f"{m}.type", MessageType),
+            "content": lambda _: _string(f"{m}.content"),
+            "metadata": lambda _: self.json_column(f"{m}.metadata"),
+            "createdAt": lambda _: _moment(f"{m}.created_at"),
+            "session": session,
+        }
+
+    def json_column(self, expr: str) -> str:
+        self.has_json_columns = True
+        return _json(expr)
+
+    # User, ModelConfig
+    def user_fields(self, u: str) -> dict[str, Build]:
+        return {
+            "id": lambda _: _id(f"{u}.id"),
+            "name": lambda _: _string(f"{u}.name"),
+            "role": lambda _: _enum(f"{u}.role", Role),
+        }
+
+    def config_fields(self, c: str) -> dict[str, Build]:
+        return {
+            "id": lambda _: _id(f"{c}.id"),
+            "modelName": lambda _: _string(f"{c}.model_name"),
+            "modelVersion": lambda _: _string(f"{c}.model_version"),
+            "provider": lambda _: _string(f"{c}.provider"),
+            "parameters": lambda _: self.json_column(f"{c}.parameters"),
+            "baseUrl": lambda _: _nullable(_string(f"{c}.base_url")),
+            "apiKeyEnv": lambda _: _nullable(_string(f"{c}.api_key_env")),
+            "isDefault": lambda _: _bool(f"{c}.is_default"),
+            "version": lambda _: _int(f"{c}.version"),
+            "updatedAt": lambda _: _moment(f"{c}.updated_at"),
+        }
+
+
+# Argument conversions: the service layer's checks, then the statement's parameter values.
+def _one_id(args: dict[str, Any], caller: Caller) -> Mapping[str, object]:
+    # An id that is no UUID matches no row (the services answer NotFound, the door null).
+    value = args["id"]
+    return {"id": value if is_uuid(value) else None}
+
+
+def _session_list_arguments(args: dict[str, Any], caller: Caller) -> Mapping[str, object]:
+    page = Slice.of(first=args.get("first"), last=None)
+    after = parse_key_cursor(args.get("after"), "s", "after")
+    return {
+        "owner": sessions.listed_owner(caller, args.get("userId")),
+        "size": page.size,
+        # No cursor: a bound past every row keeps the condition (and its index use) whole.
+        "after_time": after.created_at if after else LATEST,
+        "after_id": str(after.id) if after else MAX_UUID,
+        "has_after": after is not None,
+    }
+
+
+def _message_list_arguments(args: dict[str, Any], caller: Caller) -> Mapping[str, object]:
+    page = Slice.of(first=args.get("first"), last=args.get("last"))
+    return {
+        "size": page.size,
+        "backward": page.backward,
+        "after": _clamped(parse_seq_cursor(args.get("after"), "after")),
+        "before": _clamped(parse_seq_cursor(args.get("before"), "before")),
+    }

@@ -1,0 +1,135 @@
+"""Read documents answered by one compiled statement, with the plans kept in a bounded cache.
+
+A document is parsed and validated once, by the same rules and limits Strawberry applies;
+a valid query operation is compiled once per set of `@skip`/`@include` decisions. Per
+request only the variables are coerced (graphql-core, as the executor does) and the
+parameters bound. Anything else (mutations, subscriptions, invalid documents, fields not
+written in `compiler`, arguments the services refuse, an unauthenticated caller) gets
+None from `prepare` or `Refused` from `bind`, and Strawberry answers it: Strawberry stays
+the source of truth, this is only a faster way to the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import ASTValidationRule, GraphQLError, GraphQLSchema, OperationType, parse
+from graphql.execution.values import VariableValues, get_variable_values
+from strawberry.schema.schema import validate_document
+
+from db.answers import read_text
+from db.identity import Caller
+from schema.compiled.compiler import Plan, Unsupported, compile_operation
+from schema.compiled.selections import Collector, Operation
+
+logger = logging.getLogger(__name__)
+
+# Numbers that jsonb writes otherwise than orjson does after reading it back: below 1e-4
+# jsonb writes 0.0000…, orjson 1e-5; past 64 bits orjson reads a float. Where the answer
+# may hold one (a false alarm in a string only costs the slower path), Strawberry answers.
+DOUBTFUL_NUMBER = re.compile(r"[:,\[]-?(?:0\.0000|\d{19})")
+# The most @skip/@include decision sets compiled for one document.
+MAX_VARIANTS = 16
+
+
+@dataclass(slots=True)
+class _Document:
+    operation: Operation | None  # None: Strawberry answers every request for it
+    plans: dict[tuple[bool, ...], Plan | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One request's plan and its coerced variables, ready to bind."""
+
+    plan: Plan
+    variables: VariableValues
+
+
+class CompiledReads:
+    """The plans of read documents: `prepare` per request, then `answer` per caller."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        *,
+        validation_rules: tuple[type[ASTValidationRule], ...],
+        max_tokens: int,
+        cache_size: int,
+    ) -> None:
+        self.schema = schema
+        self.validation_rules = validation_rules
+        self.max_tokens = max_tokens
+        self.cache_size = cache_size
+        self._documents: OrderedDict[tuple[str, str | None], _Document] = OrderedDict()
+        self.answered = 0  # requests this path answered (tests and benchmarks read it)
+
+    def prepare(
+        self, query: str, operation_name: str | None, variables: Mapping[str, Any]
+    ) -> Prepared | None:
+        """The plan answering this request, or None when Strawberry must answer it."""
+        document = self._document(query, operation_name)
+        operation = document.operation
+        if operation is None:
+            return None
+        coerced = get_variable_values(
+            self.schema, operation.definition.variable_definitions or (), dict(variables)
+        )
+        if not isinstance(coerced, VariableValues):
+            return None  # Strawberry words the variables' errors
+        try:
+            decisions = operation.decide(coerced)
+        except GraphQLError:
+            return None
+        if decisions not in document.plans:
+            if len(document.plans) >= MAX_VARIANTS:
+                return None
+            document.plans[decisions] = self._compile(operation, decisions)
+        plan = document.plans[decisions]
+        return None if plan is None else Prepared(plan, coerced)
+
+    async def answer(self, prepared: Prepared, caller: Caller) -> str | None:
+        """The response body, or None when Strawberry must answer (see `Refused`)."""
+        params = prepared.plan.bind(caller, prepared.variables)
+        text = await read_text(prepared.plan.sql, params)
+        if text is None or (prepared.plan.has_json_columns and DOUBTFUL_NUMBER.search(text)):
+            return None
+        self.answered += 1
+        return text
+
+    def _document(self, query: str, operation_name: str | None) -> _Document:
+        key = (query, operation_name)
+        document = self._documents.get(key)
+        if document is not None:
+            self._documents.move_to_end(key)
+            return document
+        document = _Document(self._operation(query, operation_name))
+        self._documents[key] = document
+        if len(self._documents) > self.cache_size:
+            self._documents.popitem(last=False)
+        return document
+
+    def _operation(self, query: str, operation_name: str | None) -> Operation | None:
+        try:
+            parsed = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return None
+        if validate_document(self.schema, parsed, self.validation_rules):
+            return None
+        operation = Operation.of(parsed, operation_name)
+        if operation is None or operation.definition.operation is not OperationType.QUERY:
+            return None
+        return operation
+
+    def _compile(self, operation: Operation, decisions: tuple[bool, ...]) -> Plan | None:
+        collector = Collector(operation, decisions)
+        try:
+            return compile_operation(self.schema, collector, [operation.definition.selection_set])
+        except Unsupported as exc:
+            logger.debug("answered by strawberry: the compiled path does not write %s", exc)
+            return None
