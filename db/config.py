@@ -64,6 +64,9 @@ def tortoise_config(database_url: str, *, timeout: float | None = None) -> dict[
     if database_dialect(url) == "postgres":
         connection = expand_db_url(url)
         connection["credentials"]["reset"] = _keep_session
+        # asyncpg closes a connection idle this long, re-arming a timer at every release;
+        # the pool is small (Tortoise's 5), so its connections simply stay.
+        connection["credentials"].setdefault("max_inactive_connection_lifetime", 0)
     return {
         "connections": {"default": connection},
         "apps": {APP_LABEL: {"models": list(MODEL_MODULES), "default_connection": "default"}},

@@ -100,9 +100,10 @@ def create_app(
         plan_cache_size=settings.graphql_plan_cache_size,
     )
     routes: list[BaseRoute] = [
-        *rest.routes(),
+        # First: the router tries routes in order, and GraphQL reads are the busiest.
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         WebSocketRoute(GRAPHQL_PATH, graphql),
+        *rest.routes(),
         Route("/healthz", health, methods=["GET"]),
     ]
     middleware = [

@@ -11,8 +11,10 @@ The rules stay the service layer's: who may see a session (`sessions.visible_sql
 how arguments are checked (`Slice.of`, the cursor parsers). A request whose arguments
 those checks refuse raises `Refused`, and the caller answers it through Strawberry, which
 words the error; a document asking for anything not written here raises `Unsupported` when
-compiled and goes to Strawberry for good. Relations (a session's user and config, a
-message's session) are non-null foreign keys, so a row always has them.
+compiled and goes to Strawberry for good. Where the answer would differ from Strawberry's
+(a relation's row missing, an enum value the schema lacks, a number jsonb writes otherwise
+than orjson), the statement writes MARK, which no answer holds otherwise, and Strawberry
+answers that request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from enum import Enum
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, GraphQLObjectType, GraphQLSchema
-from graphql.execution.values import VariableValues, get_argument_values
 
 from db.errors import Forbidden, Invalid
 from db.identity import Caller
@@ -34,6 +35,7 @@ from db.services.history_windows import seq_range_sql
 from db.services.ids import is_uuid
 from db.services.pagination import Slice
 from db.times import LATEST
+from schema.compiled.arguments import ArgumentReader
 from schema.compiled.selections import Collector
 from schema.cursors import parse_key_cursor, parse_seq_cursor
 from schema.types.enums import MessageType, Role
@@ -52,7 +54,7 @@ class Binding:
     """What one request binds a plan's parameters from."""
 
     caller: Caller
-    variables: VariableValues
+    variables: Mapping[str, Any]  # coerced
     memo: dict[int, Mapping[str, object]] = field(default_factory=dict)
 
 
@@ -66,11 +68,8 @@ class Plan:
 
     sql: str
     params: tuple[Reader, ...]
-    # Whether the answer holds JSON columns, whose rarest numbers jsonb writes otherwise
-    # than orjson (see plans.DOUBTFUL_NUMBER).
-    has_json_columns: bool
 
-    def bind(self, caller: Caller, variables: VariableValues) -> list[object]:
+    def bind(self, caller: Caller, variables: Mapping[str, Any]) -> list[object]:
         binding = Binding(caller, variables)
         try:
             return [read(binding) for read in self.params]
@@ -85,7 +84,18 @@ def compile_operation(
     compiler = _Compiler(schema, collector)
     root = compiler.object("Query", collector.fields("Query", selection), compiler.query_fields())
     sql, params = compiler.numbered(f"SELECT '{{\"data\":' || {root} || '}}'")
-    return Plan(sql=sql, params=params, has_json_columns=compiler.has_json_columns)
+    return Plan(sql=sql, params=params)
+
+
+# A control character: every string of an answer is escaped (to_json, jsonb), so an answer
+# never holds it raw; where it appears, Strawberry answers instead.
+MARK = "\x01"
+_MARK_SQL = "E'\\x01'"
+
+
+def _required(expr: str) -> str:
+    """A non-null value that a missing row would leave NULL."""
+    return f"coalesce({expr}, {_MARK_SQL})"
 
 
 # Text of JSON values, from SQL expressions of the column types.
@@ -119,16 +129,19 @@ def _bool(expr: str) -> str:
 
 
 def _enum(expr: str, enum: type[Enum]) -> str:
-    # No ELSE: a value the enum lacks makes the answer NULL, which the caller answers
-    # through Strawberry (and its error).
+    # A value the enum lacks: Strawberry answers (with its error).
     cases = " ".join(f"""WHEN '{m.value}' THEN '"{m.name}"'""" for m in enum)
-    return f"CASE {expr} {cases} END"
+    return f"CASE {expr} {cases} ELSE {_MARK_SQL} END"
 
 
 def _json(expr: str) -> str:
-    # jsonb writes ", " and ": " between members; orjson writes neither. Strings are
-    # skipped whole (the first alternative), spaces elsewhere dropped.
-    return _nullable(rf"""regexp_replace({expr}::text, '("(?:[^"\\]|\\.)*")| ', '\1', 'g')""")
+    # jsonb writes ", " and ": " between members, orjson neither: strings are skipped
+    # whole (the first alternative), spaces elsewhere dropped. Numbers below 1e-4 jsonb
+    # writes as 0.0000…, orjson as 1e-05; past 64 bits orjson reads a float back: where
+    # one may be (a string that looks so only costs the slower path), Strawberry answers.
+    return rf"""CASE WHEN {expr} IS NULL THEN 'null'
+        WHEN {expr}::text ~ '(^|\[|, |: )-?(0\.0000|[0-9]{{19}})' THEN {_MARK_SQL}
+        ELSE regexp_replace({expr}::text, '("(?:[^"\\]|\\.)*")| ', '\1', 'g') END"""
 
 
 def _base64url(text_expr: str) -> str:
@@ -186,7 +199,6 @@ class _Compiler:
         self.schema = schema
         self.collector = collector
         self.params: list[Reader] = []
-        self.has_json_columns = False
         self._aliases = itertools.count(1)
         self._viewer: tuple[str, str] | None = None
 
@@ -229,13 +241,13 @@ class _Compiler:
         service layer's checks) once per request."""
         parent_type = self.schema.get_type(parent)
         assert isinstance(parent_type, GraphQLObjectType)
-        definition = parent_type.fields[nodes[0].name.value]
         node = nodes[0]  # merged fields have equal arguments (validation)
+        reader = ArgumentReader.of_field(parent_type.fields[node.name.value], node)
 
         def values(binding: Binding) -> Mapping[str, object]:
             got = binding.memo.get(id(node))
             if got is None:
-                raw = get_argument_values(definition, node, binding.variables)
+                raw = reader.read(binding.variables)
                 got = binding.memo[id(node)] = convert(raw, binding.caller)
             return got
 
@@ -276,7 +288,7 @@ class _Compiler:
         viewer, _ = self.viewer()
         u = self.alias("u")
         user = self.object("User", self.sub("User", nodes), self.user_fields(u))
-        return f"(SELECT {user} FROM users {u} WHERE {u}.id = {viewer})"
+        return _required(f"(SELECT {user} FROM users {u} WHERE {u}.id = {viewer})")
 
     def session(self, nodes: list[FieldNode]) -> str:
         arg = self.arguments("Query", nodes, _one_id)
@@ -306,7 +318,6 @@ class _Compiler:
             nodes,
             node_fields=self.session_fields(p),
             edge_cursor=_session_cursor(p),
-            order=f"{p}.rn",
             kept=kept,
             source=page,
             group=g,
@@ -337,22 +348,29 @@ class _Compiler:
         *,
         node_fields: Mapping[str, Build],
         edge_cursor: str,
-        order: str,
         kept: str,
         source: str,
         group: str,
         has_next: Callable[[], str],
         has_previous: Callable[[], str],
         total: Callable[[], str],
-        extra: Sequence[str] = (),
+        around: str = "",
     ) -> str:
         """`XConnection { edges { cursor node } pageInfo totalCount }` over the rows of
-        `source` that `kept` keeps, in `order`: one aggregate per list of edges asked for
-        (under aliases, a connection may be asked for several), in the subquery `group`,
-        beside `extra` ones; `has_next`, `has_previous` and `total` give what is read
-        from it, when asked for (a parameter is only allocated where it is used)."""
-        aggregates: list[str] = ["count(*) AS fetched", *extra]
-        cursors = f"array_agg({edge_cursor} ORDER BY {order}) {kept}"
+        `source` (a subquery, in page order) that `kept` keeps: one aggregate per list of
+        edges asked for (under aliases, a connection may be asked for several), in the
+        subquery `group`, after the FROM items `around`; `has_next`, `has_previous` and
+        `total` give what is read, when asked for (a parameter is only allocated where it
+        is used).
+
+        The aggregates take their rows in the order `source` gives them: no ORDER BY of
+        their own, which would sort every page again (a sort per session of a list, the
+        larger part of a nested query's cost). PostgreSQL feeds a plain aggregate in its
+        input's order when that input is a sorted subquery and the aggregate's level joins
+        nothing else (its documentation, "Aggregate Expressions"): `source` is such a
+        subquery, alone in the aggregate's FROM."""
+        aggregates: list[str] = ["count(*) AS fetched"]
+        cursors = f"array_agg({edge_cursor}) {kept}"
         wants_cursors = False
 
         def edges(edge_nodes: list[FieldNode]) -> str:
@@ -366,7 +384,7 @@ class _Compiler:
                 },
             )
             name = f"e{len(aggregates)}"
-            aggregates.append(f"string_agg({edge}, ',' ORDER BY {order}) {kept} AS {name}")
+            aggregates.append(f"string_agg({edge}, ',') {kept} AS {name}")
             return _list(f"{group}.{name}")
 
         def page_info(info_nodes: list[FieldNode]) -> str:
@@ -390,7 +408,8 @@ class _Compiler:
         )
         if wants_cursors:
             aggregates.append(f"{cursors} AS cursors")
-        return f"(SELECT {answer} FROM (SELECT {', '.join(aggregates)} FROM {source}) {group})"
+        aggregated = f"(SELECT {', '.join(aggregates)} FROM {source}) {group}"
+        return f"(SELECT {answer} FROM {around} {aggregated})"
 
     # ChatSession
     def session_fields(self, s: str) -> dict[str, Build]:
@@ -407,39 +426,35 @@ class _Compiler:
     def user_of(self, nodes: list[FieldNode], user_id: str) -> str:
         u = self.alias("u")
         user = self.object("User", self.sub("User", nodes), self.user_fields(u))
-        return f"(SELECT {user} FROM users {u} WHERE {u}.id = {user_id})"
+        return _required(f"(SELECT {user} FROM users {u} WHERE {u}.id = {user_id})")
 
     def config_of(self, nodes: list[FieldNode], config_id: str) -> str:
         c = self.alias("c")
         config = self.object("ModelConfig", self.sub("ModelConfig", nodes), self.config_fields(c))
-        return f"(SELECT {config} FROM model_configs {c} WHERE {c}.id = {config_id})"
+        return _required(f"(SELECT {config} FROM model_configs {c} WHERE {c}.id = {config_id})")
 
     def message_list(self, nodes: list[FieldNode], s: str) -> str:
         arg = self.arguments("ChatSession", nodes, _message_list_arguments)
         size, backward = arg("size", "bigint"), arg("backward", "boolean")
         after, before = arg("after", "bigint"), arg("before", "bigint")
-        r, m, g = self.alias("r"), self.alias("m"), self.alias("g")
+        r, m, q, g = self.alias("r"), self.alias("m"), self.alias("q"), self.alias("g")
         cut = seq_range_sql(
             last_seq=f"{s}.last_seq", size=size, backward=backward, after=after, before=before
         )
-        rows = f"""{cut} {r} LEFT JOIN messages {m}
-            ON {m}.session_id = {s}.id AND {m}.seq BETWEEN {r}.low AND {r}.high"""
+        rows = f"""(SELECT {q}.* FROM messages {q} WHERE {q}.session_id = {s}.id
+            AND {q}.seq BETWEEN {r}.low AND {r}.high ORDER BY {q}.seq) {m}"""
         return self.connection(
             "Message",
             nodes,
             node_fields=self.message_fields(m),
             edge_cursor=_message_cursor(f"{m}.seq"),
-            order=f"{m}.seq",
-            kept=f"FILTER (WHERE {m}.id IS NOT NULL)",
+            kept="",
             source=rows,
             group=g,
-            has_next=lambda: f"{g}.has_next",
-            has_previous=lambda: f"{g}.has_previous",
+            has_next=lambda: f"{r}.has_next",
+            has_previous=lambda: f"{r}.has_previous",
             total=lambda: f"{s}.last_seq",
-            extra=(
-                f"bool_or({r}.has_next) AS has_next",
-                f"bool_or({r}.has_previous) AS has_previous",
-            ),
+            around=f"{cut} {r} CROSS JOIN LATERAL",
         )
 
     # Message
@@ -448,20 +463,17 @@ class _Compiler:
             s = self.alias("s")
             fields = self.session_fields(s)
             found = self.object("ChatSession", self.sub("ChatSession", nodes), fields)
-            return f"(SELECT {found} FROM chat_sessions {s} WHERE {s}.id = {m}.session_id)"
+            own = f"(SELECT {found} FROM chat_sessions {s} WHERE {s}.id = {m}.session_id)"
+            return _required(own)
 
         return {
             "id": lambda _: _id(f"{m}.id"),
             "type": lambda _: _enum(f"{m}.type", MessageType),
             "content": lambda _: _string(f"{m}.content"),
-            "metadata": lambda _: self.json_column(f"{m}.metadata"),
+            "metadata": lambda _: _json(f"{m}.metadata"),
             "createdAt": lambda _: _moment(f"{m}.created_at"),
             "session": session,
         }
-
-    def json_column(self, expr: str) -> str:
-        self.has_json_columns = True
-        return _json(expr)
 
     # User, ModelConfig
     def user_fields(self, u: str) -> dict[str, Build]:
@@ -477,7 +489,7 @@ class _Compiler:
             "modelName": lambda _: _string(f"{c}.model_name"),
             "modelVersion": lambda _: _string(f"{c}.model_version"),
             "provider": lambda _: _string(f"{c}.provider"),
-            "parameters": lambda _: self.json_column(f"{c}.parameters"),
+            "parameters": lambda _: _json(f"{c}.parameters"),
             "baseUrl": lambda _: _nullable(_string(f"{c}.base_url")),
             "apiKeyEnv": lambda _: _nullable(_string(f"{c}.api_key_env")),
             "isDefault": lambda _: _bool(f"{c}.is_default"),

@@ -12,27 +12,22 @@ the source of truth, this is only a faster way to the same bytes.
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import ASTValidationRule, GraphQLError, GraphQLSchema, OperationType, parse
-from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.schema.schema import validate_document
 
 from db.answers import read_text
 from db.identity import Caller
-from schema.compiled.compiler import Plan, Unsupported, compile_operation
+from schema.compiled.arguments import VariableCoercion
+from schema.compiled.compiler import MARK, Plan, Unsupported, compile_operation
 from schema.compiled.selections import Collector, Operation
 
 logger = logging.getLogger(__name__)
 
-# Numbers that jsonb writes otherwise than orjson does after reading it back: below 1e-4
-# jsonb writes 0.0000…, orjson 1e-5; past 64 bits orjson reads a float. Where the answer
-# may hold one (a false alarm in a string only costs the slower path), Strawberry answers.
-DOUBTFUL_NUMBER = re.compile(r"[:,\[]-?(?:0\.0000|\d{19})")
 # The most @skip/@include decision sets compiled for one document.
 MAX_VARIANTS = 16
 
@@ -40,6 +35,7 @@ MAX_VARIANTS = 16
 @dataclass(slots=True)
 class _Document:
     operation: Operation | None  # None: Strawberry answers every request for it
+    variables: VariableCoercion | None
     plans: dict[tuple[bool, ...], Plan | None] = field(default_factory=dict)
 
 
@@ -48,7 +44,7 @@ class Prepared:
     """One request's plan and its coerced variables, ready to bind."""
 
     plan: Plan
-    variables: VariableValues
+    variables: Mapping[str, Any]  # coerced
 
 
 class CompiledReads:
@@ -75,12 +71,10 @@ class CompiledReads:
         """The plan answering this request, or None when Strawberry must answer it."""
         document = self._document(query, operation_name)
         operation = document.operation
-        if operation is None:
+        if operation is None or document.variables is None:
             return None
-        coerced = get_variable_values(
-            self.schema, operation.definition.variable_definitions or (), dict(variables)
-        )
-        if not isinstance(coerced, VariableValues):
+        coerced = document.variables.coerce(variables)
+        if coerced is None:
             return None  # Strawberry words the variables' errors
         try:
             decisions = operation.decide(coerced)
@@ -97,7 +91,7 @@ class CompiledReads:
         """The response body, or None when Strawberry must answer (see `Refused`)."""
         params = prepared.plan.bind(caller, prepared.variables)
         text = await read_text(prepared.plan.sql, params)
-        if text is None or (prepared.plan.has_json_columns and DOUBTFUL_NUMBER.search(text)):
+        if text is None or MARK in text:
             return None
         self.answered += 1
         return text
@@ -108,7 +102,13 @@ class CompiledReads:
         if document is not None:
             self._documents.move_to_end(key)
             return document
-        document = _Document(self._operation(query, operation_name))
+        operation = self._operation(query, operation_name)
+        coercion = (
+            VariableCoercion(self.schema, operation.definition.variable_definitions or ())
+            if operation is not None
+            else None
+        )
+        document = _Document(operation, coercion)
         self._documents[key] = document
         if len(self._documents) > self.cache_size:
             self._documents.popitem(last=False)

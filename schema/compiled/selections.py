@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -23,7 +24,8 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from graphql.execution.values import VariableValues, get_argument_values
+
+from schema.compiled.arguments import ArgumentReader
 
 Included = FieldNode | FragmentSpreadNode | InlineFragmentNode
 
@@ -56,8 +58,9 @@ class Operation:
         conditional = tuple(node for node in _walk(nodes) if _has_condition(node))
         return cls(chosen, fragments, conditional)
 
-    def decide(self, variables: VariableValues) -> tuple[bool, ...]:
-        """Whether each conditional node is included, for these variables."""
+    def decide(self, variables: Mapping[str, Any]) -> tuple[bool, ...]:
+        """Whether each conditional node is included, for these coerced variables
+        (GraphQLError where a condition's value is missing)."""
         return tuple(_included(node, variables) for node in self.conditional)
 
 
@@ -77,15 +80,15 @@ def _has_condition(node: Included) -> bool:
     )
 
 
-def _included(node: Included, variables: VariableValues) -> bool:
+def _included(node: Included, variables: Mapping[str, Any]) -> bool:
     """@skip wins over @include, as graphql-core's `should_include_node` decides."""
     directives = {d.name.value: d for d in node.directives or ()}
     skip = directives.get(GraphQLSkipDirective.name)
-    if skip and get_argument_values(GraphQLSkipDirective, skip, variables)["if"]:
+    if skip and ArgumentReader(GraphQLSkipDirective.args, skip).read(variables)["if"]:
         return False
     include = directives.get(GraphQLIncludeDirective.name)
     return not include or bool(
-        get_argument_values(GraphQLIncludeDirective, include, variables)["if"]
+        ArgumentReader(GraphQLIncludeDirective.args, include).read(variables)["if"]
     )
 
 
