@@ -40,6 +40,16 @@ TABLES = (
 )
 
 
+# Whether the compiled GraphQL path answers read queries in this run: on PostgreSQL, unless
+# the run switches it off (GRAPHQL_FAST_PATH=false: the suite must pass without it too).
+COMPILED_READS = BACKEND == "postgres" and os.environ.get(
+    "GRAPHQL_FAST_PATH", "true"
+).lower() not in ("false", "0", "no", "off")
+needs_compiled_reads = pytest.mark.skipif(
+    not COMPILED_READS, reason="the compiled GraphQL path (PostgreSQL, GRAPHQL_FAST_PATH)"
+)
+
+
 def pytest_report_header() -> str:
     return f"database backend: {BACKEND}"
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench.pg_wire import PgWireProxy
 from gateway.settings import Settings, load_settings
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, needs_compiled_reads
 from tests.factories import Account, create_session, send
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="round trips of PostgreSQL")
@@ -99,6 +99,7 @@ GRAPHQL_READS = {
 }
 
 
+@needs_compiled_reads
 @pytest.mark.parametrize("document", GRAPHQL_READS.values(), ids=GRAPHQL_READS.keys())
 async def test_a_graphql_read_is_one_round_trip(
     client: httpx.AsyncClient, alice: Account, proxy: PgWireProxy, document: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
 from starlette.applications import Starlette
@@ -26,11 +25,9 @@ from schema import build_schema, sdl
 from schema import compiled_reads as schema_compiled_reads
 from schema.compiled.plans import CompiledReads
 from schema.cursors import seq_cursor
-from tests.conftest import BACKEND
+from tests.conftest import COMPILED_READS, needs_compiled_reads
 from tests.factories import Account, create_session, make_config, send
 from tests.schema.compiled_corpus import CASES, Case, Data
-
-on_postgres = pytest.mark.skipif(BACKEND != "postgres", reason="the compiled path is PostgreSQL's")
 
 TRICKY = 'héllo 😀 \x01\x1f "quoted" \\ back\nnew line\ttab </script> | # ``` \u2028'
 METADATA: list[Any] = [
@@ -112,7 +109,7 @@ async def compare(
     return None, compiled
 
 
-@on_postgres
+@needs_compiled_reads
 async def test_the_corpus_is_answered_alike(
     app: Starlette,
     client: httpx.AsyncClient,
@@ -166,7 +163,7 @@ def generated_documents(count: int) -> list[str]:
     return documents
 
 
-@on_postgres
+@needs_compiled_reads
 async def test_generated_documents_are_answered_alike(
     app: Starlette,
     client: httpx.AsyncClient,
@@ -214,7 +211,7 @@ def test_the_path_is_postgresql_s_and_can_be_switched_off(database_url: str) -> 
     off = create_app(
         load_settings(database_url=database_url, graphql_fast_path=False, _env_file=None)
     )
-    assert (endpoint(on).compiled is not None) == (BACKEND == "postgres")
+    assert (endpoint(on).compiled is not None) == COMPILED_READS
     assert endpoint(off).compiled is None
 
 
@@ -234,7 +231,7 @@ def test_plans_are_compiled_once_and_the_cache_is_bounded() -> None:
     assert reads.prepare("{ me { nope } }", None, {}) is None
 
 
-@on_postgres
+@needs_compiled_reads
 async def test_a_refused_key_is_counted_once(client: httpx.AsyncClient) -> None:
     """The compiled path hands its authentication's outcome to Strawberry."""
     await auth_failures.flush()
