@@ -450,15 +450,20 @@ def pin(pid: int, cpu: int) -> None:
 @contextlib.contextmanager
 def postgres_pinned(cpu: int | None) -> Iterator[str]:
     """With `cpu`: every process of the PostgreSQL server (the postmaster, so the backends
-    it starts from now on, and those running) on that CPU for the run, then on every CPU
-    again. Without: nothing changes. Says what it did."""
+    it starts from now on, and those running) on that CPU for the run, then back on the
+    CPUs each had (those started meanwhile: the postmaster's). Without: nothing changes.
+    Says what it did."""
     if cpu is None:
         yield "not pinned (it runs on any CPU, beside the servers and wrk)"
         return
     found = subprocess.run(
         ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
     ).stdout.split()
-    everything = f"0-{(os.cpu_count() or 1) - 1}"
+    before: dict[str, set[int]] = {}
+    for pid in found:
+        with contextlib.suppress(OSError):
+            before[pid] = os.sched_getaffinity(int(pid))
+    usual = next(iter(before.values()), set(range(os.cpu_count() or 1)))
 
     def place(cpus: str, pids: list[str]) -> None:
         for pid in pids:
@@ -473,12 +478,10 @@ def postgres_pinned(cpu: int | None) -> Iterator[str]:
     try:
         yield f"pinned to CPU {cpu} with wrk ({len(found)} processes of user postgres)"
     finally:
-        place(
-            everything,
-            subprocess.run(
-                ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
-            ).stdout.split(),
-        )
+        for pid in subprocess.run(
+            ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
+        ).stdout.split():
+            place(",".join(map(str, sorted(before.get(pid, usual)))), [pid])
 
 
 def gateway_cursor(seq: int) -> str:

@@ -36,10 +36,9 @@ from db.errors import Invalid
 from db.events import SubscriberTooSlow
 from db.identity import Caller
 from db.ports import EventBroker, Runtime
-from gateway import compiled_reads, json_input
+from gateway import fast_reads, json_input
 from gateway.auth import authenticate
-from schema import CompiledReads, GraphQLLimits, build_schema
-from schema import compiled_reads as compile_reads
+from schema import CompiledReads, GraphQLLimits, build_compiled_reads, build_schema
 from schema.context import Context
 
 logger = logging.getLogger("gateway.graphql")
@@ -83,7 +82,7 @@ def failure(
 async def _authenticate(context: Context) -> Caller:
     """Credentials from the `connection_init` payload, else from the request's headers
     (unless the compiled path authenticated this request already)."""
-    known = getattr(context.request, "scope", {}).get(compiled_reads.CALLER_KEY)
+    known = getattr(context.request, "scope", {}).get(fast_reads.CALLER_KEY)
     if isinstance(known, Caller):
         return known
     if isinstance(known, Exception):
@@ -293,7 +292,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.ws_send_timeout = ws_send_timeout
         # PostgreSQL only (the statements are PostgreSQL's): see schema.compiled.
         self.compiled: CompiledReads | None = (
-            compile_reads(schema, cache_size=plan_cache_size) if fast_path else None
+            build_compiled_reads(schema, cache_size=plan_cache_size) if fast_path else None
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -311,7 +310,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             response = None
             if self.compiled is not None and request.method == "POST":
-                response = await compiled_reads.answer(
+                response = await fast_reads.answer(
                     self.compiled, request, max_json_depth=self.runtime.limits.max_json_depth
                 )
             if response is None:

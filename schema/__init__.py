@@ -52,7 +52,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> GatewaySchema:
     return schema
 
 
-def compiled_reads(schema: GatewaySchema, *, cache_size: int) -> CompiledReads:
+def build_compiled_reads(schema: GatewaySchema, *, cache_size: int) -> CompiledReads:
     """The compiled path of `schema`'s read documents, validated as Strawberry validates
     them (graphql's rules, the schema's limits, the token limit)."""
     return CompiledReads(
@@ -72,7 +72,7 @@ __all__ = [
     "CompiledReads",
     "GatewaySchema",
     "GraphQLLimits",
+    "build_compiled_reads",
     "build_schema",
-    "compiled_reads",
     "sdl",
 ]

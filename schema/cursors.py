@@ -12,7 +12,7 @@ import orjson
 from db.errors import Invalid
 from db.services.ids import is_uuid
 from db.services.keyset import SortKey
-from db.times import iso
+from db.times import iso, iso_sql
 
 
 def _encode(parts: list[Any]) -> str:
@@ -31,6 +31,24 @@ def _decode(cursor: str, kind: str, field: str) -> list[Any]:
 
 def seq_cursor(seq: int) -> str:
     return _encode(["m", seq])
+
+
+# The cursors as PostgreSQL writes them (their twins: change both), from SQL expressions,
+# for the compiled read path: orjson's compact JSON, then base64url without padding.
+def _encode_sql(json_text: str) -> str:
+    # PostgreSQL's base64 also breaks lines every 76 characters.
+    return f"translate(encode(convert_to({json_text}, 'UTF8'), 'base64'), E'+/=\\n', '-_')"
+
+
+def seq_cursor_sql(seq: str) -> str:
+    return _encode_sql(f"""'["m",' || ({seq}) || ']'""")
+
+
+def key_cursor_sql(kind: str, created_at: str, row_id: str) -> str:
+    """`key_cursor` of a row with a UUID id."""
+    return _encode_sql(
+        f"""'["{kind}","' || {iso_sql(created_at)} || '","' || {row_id}::text || '"]'"""
+    )
 
 
 def parse_seq_cursor(cursor: str | None, field: str) -> int | None:

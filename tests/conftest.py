@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from tortoise import Tortoise
 
@@ -42,9 +43,9 @@ TABLES = (
 
 # Whether the compiled GraphQL path answers read queries in this run: on PostgreSQL, unless
 # the run switches it off (GRAPHQL_FAST_PATH=false: the suite must pass without it too).
-COMPILED_READS = BACKEND == "postgres" and os.environ.get(
-    "GRAPHQL_FAST_PATH", "true"
-).lower() not in ("false", "0", "no", "off")
+COMPILED_READS = BACKEND == "postgres" and TypeAdapter(bool).validate_python(
+    os.environ.get("GRAPHQL_FAST_PATH", "true")  # read as the settings read it
+)
 needs_compiled_reads = pytest.mark.skipif(
     not COMPILED_READS, reason="the compiled GraphQL path (PostgreSQL, GRAPHQL_FAST_PATH)"
 )

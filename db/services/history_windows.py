@@ -44,16 +44,20 @@ def seq_range_sql(*, last_seq: str, size: str, backward: str, after: str, before
     """`seq_range` as SQL (its twin: change both), for a statement that pages many
     sessions at once: a derived table of one row (low, high, has_next, has_previous) from
     SQL expressions of bigint values (`after`, `before` may be NULL)."""
-    return f"""(SELECT r.low, r.high,
-        CASE WHEN {backward} THEN r.high < {last_seq} ELSE r.high < r.ceiling END AS has_next,
-        CASE WHEN {backward} THEN r.low > r.floor ELSE r.low > 1 END AS has_previous
-      FROM (SELECT b.floor, b.ceiling,
-          CASE WHEN {backward} THEN greatest(b.ceiling - {size} + 1, b.floor)
-               ELSE b.floor END AS low,
-          CASE WHEN {backward} THEN b.ceiling
-               ELSE least(b.floor + {size} - 1, b.ceiling) END AS high
+    # Inner aliases that no caller's expression can name.
+    return f"""(SELECT _seq_cut.low, _seq_cut.high,
+        CASE WHEN {backward} THEN _seq_cut.high < {last_seq}
+             ELSE _seq_cut.high < _seq_cut.ceiling END AS has_next,
+        CASE WHEN {backward} THEN _seq_cut.low > _seq_cut.floor
+             ELSE _seq_cut.low > 1 END AS has_previous
+      FROM (SELECT _seq_bounds.floor, _seq_bounds.ceiling,
+          CASE WHEN {backward} THEN greatest(_seq_bounds.ceiling - {size} + 1, _seq_bounds.floor)
+               ELSE _seq_bounds.floor END AS low,
+          CASE WHEN {backward} THEN _seq_bounds.ceiling
+               ELSE least(_seq_bounds.floor + {size} - 1, _seq_bounds.ceiling) END AS high
         FROM (SELECT greatest(coalesce({after}, 0), 0) + 1 AS floor,
-                     least(coalesce({before} - 1, {last_seq}), {last_seq}) AS ceiling) b) r)"""
+                     least(coalesce({before} - 1, {last_seq}), {last_seq}) AS ceiling)
+          _seq_bounds) _seq_cut)"""
 
 
 async def windows(

@@ -28,6 +28,20 @@ def older_than(key: SortKey) -> Q:
     return Q(created_at__lt=moment) | Q(created_at=moment, id__lt=key.id)
 
 
+def newest_first_sql(
+    *, table: str, alias: str, condition: str, after: tuple[str, str], size: str
+) -> str:
+    """`newest_first` as SQL (its twin: change both): the rows of `table` (as `alias`)
+    that `condition` keeps, newest first, after the sort key `after` (SQL expressions of
+    a time and an id; with no cursor, a key past every row keeps the condition whole
+    and the index usable), `size` + 1 of them, numbered from 1 in `rn`."""
+    order = f"{alias}.created_at DESC, {alias}.id DESC"
+    return f"""(SELECT {alias}.*, row_number() OVER (ORDER BY {order}) AS rn
+        FROM {table} {alias}
+        WHERE {condition} AND ({alias}.created_at, {alias}.id) < ({after[0]}, {after[1]})
+        ORDER BY {order} LIMIT {size} + 1)"""
+
+
 async def newest_first(
     query: QuerySet[M], *, page: Slice, after: SortKey | None = None
 ) -> Window[M]:

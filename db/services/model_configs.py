@@ -82,9 +82,13 @@ def spec_of(config: ModelConfig) -> ModelSpec:
 # only once authenticated, so taking one is the rule.
 
 
+# The order of `list_all`: oldest first.
+LIST_ORDER = ("created_at", "id")
+
+
 async def list_all(*, caller: Caller) -> list[ModelConfig]:
     """Every config, oldest first."""
-    return list(await ModelConfig.all().order_by("created_at", "id"))
+    return list(await ModelConfig.all().order_by(*LIST_ORDER))
 
 
 async def get(*, caller: Caller, config_id: str) -> ModelConfig:

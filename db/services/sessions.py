@@ -105,6 +105,12 @@ def listed_owner(caller: Caller, user_id: str | None) -> str | None:
     return owner_id if is_uuid(owner_id) else None
 
 
+def listed_sql(alias: str, owner: str) -> str:
+    """The condition of a listing of `owner`'s sessions (see `listed_owner`) on the
+    sessions row `alias`, for statements written by hand."""
+    return f"{alias}.user_id = {owner}"
+
+
 def _listed(caller: Caller, user_id: str | None) -> QuerySet[ChatSession]:
     owner_id = listed_owner(caller, user_id)
     if owner_id is None:

@@ -76,6 +76,12 @@ async def get(*, user_id: str) -> User:
     return user
 
 
+def visible_sql(alias: str, *, viewer: str, admin: str) -> str:
+    """`get_many`'s rule as an SQL condition on the users row `alias` (admins see every
+    user, a user themselves); `viewer` and `admin` are SQL expressions (parameters)."""
+    return f"({admin} OR {alias}.id = {viewer})"
+
+
 async def get_many(*, caller: Caller, user_ids: Sequence[str]) -> list[User]:
     """The users of `user_ids` the caller may see: admins everyone, a user themselves
     (the owner of every session they can reach)."""

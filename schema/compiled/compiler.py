@@ -26,18 +26,19 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, GraphQLObjectType, GraphQLSchema
+from graphql import FieldNode, GraphQLError, GraphQLObjectType, GraphQLSchema, SelectionSetNode
 
 from db.errors import Forbidden, Invalid
 from db.identity import Caller
-from db.services import sessions
+from db.services import model_configs, sessions, users
 from db.services.history_windows import seq_range_sql
 from db.services.ids import is_uuid
+from db.services.keyset import newest_first_sql
 from db.services.pagination import Slice
-from db.times import LATEST
+from db.times import LATEST, iso_sql
 from schema.compiled.arguments import ArgumentReader
 from schema.compiled.selections import Collector
-from schema.cursors import parse_key_cursor, parse_seq_cursor
+from schema.cursors import key_cursor_sql, parse_key_cursor, parse_seq_cursor, seq_cursor_sql
 from schema.types.enums import MessageType, Role
 
 
@@ -78,7 +79,7 @@ class Plan:
 
 
 def compile_operation(
-    schema: GraphQLSchema, collector: Collector, selection: Sequence[Any]
+    schema: GraphQLSchema, collector: Collector, selection: Sequence[SelectionSetNode]
 ) -> Plan:
     """The plan of a query operation whose root selection set is `selection`."""
     compiler = _Compiler(schema, collector)
@@ -111,13 +112,8 @@ def _id(expr: str) -> str:
     return f"""('"' || {expr}::text || '"')"""
 
 
-def _moment_text(expr: str) -> str:
-    # db.times.iso: UTC, microseconds always written, an explicit +00:00.
-    return f"""(to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')"""
-
-
 def _moment(expr: str) -> str:
-    return f"""('"' || {_moment_text(expr)} || '"')"""
+    return f"""('"' || {iso_sql(expr)} || '"')"""
 
 
 def _int(expr: str) -> str:
@@ -134,29 +130,22 @@ def _enum(expr: str, enum: type[Enum]) -> str:
     return f"CASE {expr} {cases} ELSE {_MARK_SQL} END"
 
 
-def _json(expr: str) -> str:
-    # jsonb writes ", " and ": " between members, orjson neither: strings are skipped
-    # whole (the first alternative), spaces elsewhere dropped. Numbers below 1e-4 jsonb
-    # writes as 0.0000…, orjson as 1e-05; past 64 bits orjson reads a float back: where
-    # one may be (a string that looks so only costs the slower path), Strawberry answers.
-    return rf"""CASE WHEN {expr} IS NULL THEN 'null'
-        WHEN {expr}::text ~ '(^|\[|, |: )-?(0\.0000|[0-9]{{19}})' THEN {_MARK_SQL}
+def _json(expr: str, *, nullable: bool = True) -> str:
+    """jsonb's text as orjson writes the value Strawberry reads back from it.
+
+    jsonb writes ", " and ": " between members, orjson neither: strings are skipped whole
+    (the first alternative), spaces elsewhere dropped. jsonb keeps a number as it came;
+    orjson writes a float's shortest form (1e-05 for 0.00001, 1.5 for 1.50, 17 digits at
+    most) and reads an integer past 64 bits as a float: where such a number may be (text
+    that looks so, in a string or across a number, only costs the slower path),
+    Strawberry answers."""
+    missing = "'null'" if nullable else _MARK_SQL
+    # Below 1e-4; more digits than a float's 17 from the first significant one (integers
+    # past 64 bits too); a fraction ending in 0 after its first digit.
+    odd_number = r"0\.0000|[1-9][0-9.]{18}|\.[0-9]*[0-9]0([^0-9]|$)"
+    return rf"""CASE WHEN {expr} IS NULL OR {expr} = 'null'::jsonb THEN {missing}
+        WHEN {expr}::text ~ '{odd_number}' THEN {_MARK_SQL}
         ELSE regexp_replace({expr}::text, '("(?:[^"\\]|\\.)*")| ', '\1', 'g') END"""
-
-
-def _base64url(text_expr: str) -> str:
-    # schema.cursors: base64url without padding; PostgreSQL's base64 breaks lines too.
-    return f"translate(encode(convert_to({text_expr}, 'UTF8'), 'base64'), E'+/=\\n', '-_')"
-
-
-def _message_cursor(seq: str) -> str:
-    return _base64url(f"""'["m",' || ({seq}) || ']'""")
-
-
-def _session_cursor(row: str) -> str:
-    return _base64url(
-        f"""'["s","' || {_moment_text(f"{row}.created_at")} || '","' || {row}.id::text || '"]'"""
-    )
 
 
 def _quoted(text_expr: str) -> str:
@@ -190,8 +179,8 @@ def _clamped(seq: int | None) -> int | None:
 
 MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 # Placeholders of parameters while a statement is written: never in SQL text otherwise.
-_MARK = "\x00"
-_PLACEHOLDER = re.compile(f"{_MARK}(\\d+){_MARK}")
+_PARAM_DELIMITER = "\x00"
+_PLACEHOLDER = re.compile(f"{_PARAM_DELIMITER}(\\d+){_PARAM_DELIMITER}")
 
 
 class _Compiler:
@@ -206,7 +195,7 @@ class _Compiler:
         """A placeholder of a parameter; `numbered` makes it $n if the statement uses it
         (a builder may ask for one that its field's selection then leaves out)."""
         self.params.append(reader)
-        return f"{_MARK}{len(self.params) - 1}{_MARK}::{cast}"
+        return f"{_PARAM_DELIMITER}{len(self.params) - 1}{_PARAM_DELIMITER}::{cast}"
 
     def numbered(self, sql: str) -> tuple[str, tuple[Reader, ...]]:
         """`sql` with its placeholders numbered $1, $2... in order of first use."""
@@ -306,31 +295,37 @@ class _Compiler:
         owner, size = arg("owner", "uuid"), arg("size", "int")
         after_time, after_id = arg("after_time", "timestamptz"), arg("after_id", "uuid")
         p, g, t = self.alias("p"), self.alias("g"), self.alias("t")
-        newest_first = f"{t}.created_at DESC, {t}.id DESC"
-        page = f"""(SELECT {t}.*, row_number() OVER (ORDER BY {newest_first}) AS rn
-            FROM chat_sessions {t}
-            WHERE {t}.user_id = {owner} AND ({t}.created_at, {t}.id) < ({after_time}, {after_id})
-            ORDER BY {newest_first} LIMIT {size} + 1) {p}"""
+        page = newest_first_sql(
+            table="chat_sessions",
+            alias=t,
+            condition=sessions.listed_sql(t, owner),
+            after=(after_time, after_id),
+            size=size,
+        )
+        page = f"{page} {p}"
         kept = f"FILTER (WHERE {p}.rn <= {size})"
         c = self.alias("c")
         return self.connection(
             "ChatSession",
             nodes,
             node_fields=self.session_fields(p),
-            edge_cursor=_session_cursor(p),
+            edge_cursor=key_cursor_sql("s", f"{p}.created_at", f"{p}.id"),
             kept=kept,
             source=page,
             group=g,
             has_next=lambda: f"{g}.fetched > {size}",
             has_previous=lambda: arg("has_after", "boolean"),
-            total=lambda: f"(SELECT count(*) FROM chat_sessions {c} WHERE {c}.user_id = {owner})",
+            total=lambda: (
+                f"(SELECT count(*) FROM chat_sessions {c} WHERE {sessions.listed_sql(c, owner)})"
+            ),
         )
 
     def model_config_list(self, nodes: list[FieldNode]) -> str:
         c = self.alias("c")
         config = self.object("ModelConfig", self.sub("ModelConfig", nodes), self.config_fields(c))
         # model_configs.list_all: oldest first.
-        configs = f"string_agg({config}, ',' ORDER BY {c}.created_at, {c}.id)"
+        order = ", ".join(f"{c}.{column}" for column in model_configs.LIST_ORDER)
+        configs = f"string_agg({config}, ',' ORDER BY {order})"
         return f"(SELECT {_list(configs)} FROM model_configs {c})"
 
     def model_config(self, nodes: list[FieldNode]) -> str:
@@ -424,9 +419,11 @@ class _Compiler:
         }
 
     def user_of(self, nodes: list[FieldNode], user_id: str) -> str:
+        viewer, admin = self.viewer()
         u = self.alias("u")
         user = self.object("User", self.sub("User", nodes), self.user_fields(u))
-        return _required(f"(SELECT {user} FROM users {u} WHERE {u}.id = {user_id})")
+        visible = users.visible_sql(u, viewer=viewer, admin=admin)
+        return _required(f"(SELECT {user} FROM users {u} WHERE {u}.id = {user_id} AND {visible})")
 
     def config_of(self, nodes: list[FieldNode], config_id: str) -> str:
         c = self.alias("c")
@@ -447,7 +444,7 @@ class _Compiler:
             "Message",
             nodes,
             node_fields=self.message_fields(m),
-            edge_cursor=_message_cursor(f"{m}.seq"),
+            edge_cursor=seq_cursor_sql(f"{m}.seq"),
             kept="",
             source=rows,
             group=g,
@@ -489,7 +486,7 @@ class _Compiler:
             "modelName": lambda _: _string(f"{c}.model_name"),
             "modelVersion": lambda _: _string(f"{c}.model_version"),
             "provider": lambda _: _string(f"{c}.provider"),
-            "parameters": lambda _: _json(f"{c}.parameters"),
+            "parameters": lambda _: _json(f"{c}.parameters", nullable=False),
             "baseUrl": lambda _: _nullable(_string(f"{c}.base_url")),
             "apiKeyEnv": lambda _: _nullable(_string(f"{c}.api_key_env")),
             "isDefault": lambda _: _bool(f"{c}.is_default"),

@@ -23,13 +23,18 @@ from strawberry.schema.schema import validate_document
 from db.answers import read_text
 from db.identity import Caller
 from schema.compiled.arguments import VariableCoercion
-from schema.compiled.compiler import MARK, Plan, Unsupported, compile_operation
+from schema.compiled.compiler import MARK, Plan, Refused, Unsupported, compile_operation
 from schema.compiled.selections import Collector, Operation
 
 logger = logging.getLogger(__name__)
 
 # The most @skip/@include decision sets compiled for one document.
-MAX_VARIANTS = 16
+MAX_VARIANTS = 4
+# Longer documents are left to Strawberry and never cached: a cache entry is keyed by its
+# text, and comments or long strings cost no tokens (GRAPHQL_MAX_TOKENS bounds the rest).
+MAX_QUERY_CHARS = 16_384
+# asyncpg's max_cacheable_statement_size: the statements it keeps prepared.
+MAX_STATEMENT_CHARS = 15 * 1024
 
 
 @dataclass(slots=True)
@@ -69,6 +74,8 @@ class CompiledReads:
         self, query: str, operation_name: str | None, variables: Mapping[str, Any]
     ) -> Prepared | None:
         """The plan answering this request, or None when Strawberry must answer it."""
+        if len(query) > MAX_QUERY_CHARS:
+            return None
         document = self._document(query, operation_name)
         operation = document.operation
         if operation is None or document.variables is None:
@@ -88,8 +95,12 @@ class CompiledReads:
         return None if plan is None else Prepared(plan, coerced)
 
     async def answer(self, prepared: Prepared, caller: Caller) -> str | None:
-        """The response body, or None when Strawberry must answer (see `Refused`)."""
-        params = prepared.plan.bind(caller, prepared.variables)
+        """The response body, or None when Strawberry must answer: the services refuse
+        an argument (Strawberry words the error), or the answer holds MARK."""
+        try:
+            params = prepared.plan.bind(caller, prepared.variables)
+        except Refused:
+            return None
         text = await read_text(prepared.plan.sql, params)
         if text is None or MARK in text:
             return None
@@ -127,9 +138,15 @@ class CompiledReads:
         return operation
 
     def _compile(self, operation: Operation, decisions: tuple[bool, ...]) -> Plan | None:
-        collector = Collector(operation, decisions)
+        collector = Collector(self.schema, operation, decisions)
         try:
-            return compile_operation(self.schema, collector, [operation.definition.selection_set])
+            plan = compile_operation(self.schema, collector, [operation.definition.selection_set])
         except Unsupported as exc:
             logger.debug("answered by strawberry: the compiled path does not write %s", exc)
             return None
+        # asyncpg keeps prepared statements up to this size only: a larger one would be
+        # prepared (and planned) again for every request, and would fill memory per plan.
+        if len(plan.sql) > MAX_STATEMENT_CHARS:
+            logger.debug("answered by strawberry: a statement of %d characters", len(plan.sql))
+            return None
+        return plan

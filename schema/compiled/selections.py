@@ -19,10 +19,13 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLIncludeDirective,
+    GraphQLObjectType,
+    GraphQLSchema,
     GraphQLSkipDirective,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    is_abstract_type,
 )
 
 from schema.compiled.arguments import ArgumentReader
@@ -95,7 +98,10 @@ def _included(node: Included, variables: Mapping[str, Any]) -> bool:
 class Collector:
     """Groups fields by response key for one operation and one set of decisions."""
 
-    def __init__(self, operation: Operation, decisions: tuple[bool, ...]) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, operation: Operation, decisions: tuple[bool, ...]
+    ) -> None:
+        self.schema = schema
         self.fragments = operation.fragments
         decided = zip(operation.conditional, decisions, strict=True)
         self.excluded = {id(node) for node, kept in decided if not kept}
@@ -104,8 +110,7 @@ class Collector:
         self, type_name: str, sets: Sequence[SelectionSetNode]
     ) -> dict[str, list[FieldNode]]:
         """Response key -> the field nodes asking for it, in first-appearance order, for an
-        object of type `type_name` (every type the compiled path serves is an object type,
-        so a fragment applies exactly when its condition names that type, or none)."""
+        object of type `type_name` (every type the compiled path serves is an object type)."""
         grouped: dict[str, list[FieldNode]] = {}
         visited: set[str] = set()  # each fragment once per merged selection, as graphql-core
         for selection_set in sets:
@@ -131,7 +136,7 @@ class Collector:
                 grouped.setdefault(key, []).append(node)
             elif isinstance(node, InlineFragmentNode):
                 condition = node.type_condition
-                if condition is None or condition.name.value == type_name:
+                if condition is None or self._applies(condition.name.value, type_name):
                     self._collect(type_name, node.selection_set, grouped, visited)
             elif isinstance(node, FragmentSpreadNode):
                 name = node.name.value
@@ -139,5 +144,18 @@ class Collector:
                 if name in visited or fragment is None:
                     continue
                 visited.add(name)
-                if fragment.type_condition.name.value == type_name:
+                if self._applies(fragment.type_condition.name.value, type_name):
                     self._collect(type_name, fragment.selection_set, grouped, visited)
+
+    def _applies(self, condition_name: str, type_name: str) -> bool:
+        """graphql-core's `does_fragment_condition_match`: the object's own type, or an
+        abstract type (a union, an interface) it belongs to."""
+        if condition_name == type_name:
+            return True
+        condition = self.schema.get_type(condition_name)
+        object_type = self.schema.get_type(type_name)
+        return (
+            is_abstract_type(condition)
+            and isinstance(object_type, GraphQLObjectType)
+            and self.schema.is_sub_type(condition, object_type)
+        )

@@ -28,6 +28,7 @@ class Data:
     long_session: str  # alice's, 30 messages
     empty_session: str  # alice's, none
     odd_session: str  # alice's, metadata with a number jsonb writes otherwise
+    raw_session: str  # alice's, metadata written by SQL: numbers orjson would not write
     bob_session: str
     config_id: str  # with parameters of every JSON kind
     session_cursors: list[str]  # alice's sessions, newest first
@@ -200,6 +201,24 @@ CASES: list[Case] = [
         ONE % "messages { edges { node { metadata } } }",
         lambda d: {"id": d.odd_session},
         frozenset({"bob"}),  # who sees no message, so no number
+    ),
+    Case(
+        "numbers written by SQL",
+        ONE % "messages { edges { node { metadata } } }",
+        lambda d: {"id": d.raw_session},
+        frozenset({"bob"}),
+    ),
+    Case(
+        "fragment on a union",
+        "query($id: ID!) { session(id: $id) { messages(first: 2) { edges { node {"
+        " ... on MessageEvent { __typename ... on Message { id } } } } } } }",
+        long,
+    ),
+    Case(
+        "named fragment on a union",
+        "fragment E on MessageEvent { ... on Message { content } __typename }"
+        " query($id: ID!) { session(id: $id) { messages(last: 2) { edges { node { ...E } } } } }",
+        long,
     ),
     Case(
         "odd session without metadata",

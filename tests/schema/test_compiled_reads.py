@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
 from starlette.applications import Starlette
 from starlette.routing import Route
+from tortoise import Tortoise
 
 from db.models import LogEntry
 from db.services import auth_failures
 from gateway.app import create_app
 from gateway.graphql import GraphQLEndpoint
 from gateway.settings import load_settings
-from schema import build_schema, sdl
-from schema import compiled_reads as schema_compiled_reads
+from schema import build_compiled_reads, build_schema, sdl
 from schema.compiled.plans import CompiledReads
 from schema.cursors import seq_cursor
 from tests.conftest import COMPILED_READS, needs_compiled_reads
@@ -62,7 +62,14 @@ async def seed(client: httpx.AsyncClient, alice: Account, bob: Account) -> Data:
     odd = await create_session(client, alice)
     response = await send(client, alice, odd, "tiny", metadata={"tiny": 1e-7, "huge": 1.5e300})
     assert response.status_code == 200, response.text
-    await create_session(client, alice)
+    raw = await create_session(client, alice)
+    response = await send(client, alice, raw, "raw", metadata={"placeholder": True})
+    assert response.status_code == 200, response.text
+    # Numbers as another writer (SQL, an import) may store them, not as orjson writes them.
+    await Tortoise.get_connection("default").execute_query(
+        "UPDATE messages SET metadata = $1::jsonb WHERE session_id = $2 AND seq = 1",
+        ['{"t": 1.50, "u": [0.10, 100.0], "pi": 3.14159265358979323846}', raw],
+    )
     bob_session = await create_session(client, bob)
     await send(client, bob, bob_session, "bob's")
     listed = await client.post(
@@ -76,6 +83,7 @@ async def seed(client: httpx.AsyncClient, alice: Account, bob: Account) -> Data:
         long_session=long,
         empty_session=empty,
         odd_session=odd,
+        raw_session=raw,
         bob_session=bob_session,
         config_id=str(config.id),
         session_cursors=[e["cursor"] for e in listed.json()["data"]["sessions"]["edges"]],
@@ -216,7 +224,7 @@ def test_the_path_is_postgresql_s_and_can_be_switched_off(database_url: str) -> 
 
 
 def test_plans_are_compiled_once_and_the_cache_is_bounded() -> None:
-    reads = schema_compiled_reads(build_schema(), cache_size=2)
+    reads = build_compiled_reads(build_schema(), cache_size=2)
     first = reads.prepare("{ me { id } }", None, {})
     again = reads.prepare("{ me { id } }", None, {})
     assert first is not None and again is not None and first.plan is again.plan

@@ -1,13 +1,18 @@
 """The /graphql door's fast path: read queries answered by one compiled statement.
 
-Only a plain POST of a JSON body is taken (a query, maybe variables and an operation
-name); the body is read once, and whatever this path leaves, Strawberry answers from the
-same Request (Starlette keeps the body it read). The caller authenticated here is kept in
-the request's scope, so a request that falls back is not authenticated (nor a failure
-counted) twice.
+Only a plain POST of a JSON body with credentials is taken (a query, maybe variables and
+an operation name); the body is read once, and whatever this path leaves, Strawberry
+answers from the same Request (Starlette keeps the body it read). The caller is
+authenticated first, so nothing is compiled or cached for a client without a valid key,
+and the outcome is kept in the request's scope: a request that falls back is not
+authenticated (nor a failure counted) twice. Anything that goes wrong here (the database
+away, a statement failing) leaves the request to Strawberry, which meets the same trouble
+and words it as it always does.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +21,8 @@ from db.errors import Invalid, Unauthenticated
 from gateway import json_input
 from gateway.auth import authenticate
 from schema import CompiledReads
-from schema.compiled.compiler import Refused
+
+logger = logging.getLogger(__name__)
 
 # Where the fast path leaves the outcome of authentication for Strawberry's context.
 CALLER_KEY = "gateway.graphql.caller"
@@ -27,6 +33,8 @@ async def answer(reads: CompiledReads, request: Request, *, max_json_depth: int)
     """The compiled answer to `request`, or None for Strawberry to answer it."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return None
+    if "authorization" not in request.headers:
+        return None  # Strawberry answers (UNAUTHENTICATED, or a document needing no one)
     try:
         body = json_input.decode(await request.body(), max_depth=max_json_depth)
     except Invalid:
@@ -42,17 +50,19 @@ async def answer(reads: CompiledReads, request: Request, *, max_json_depth: int)
         return None
     if not isinstance(variables, dict | None):
         return None
-    prepared = reads.prepare(query, operation_name, variables or {})
-    if prepared is None:
-        return None
     try:
         caller = await authenticate(request.headers, source="graphql")
     except Unauthenticated as exc:
         request.scope[CALLER_KEY] = exc
         return None
+    except Exception:
+        logger.debug("left to strawberry: authentication failed", exc_info=True)
+        return None
     request.scope[CALLER_KEY] = caller
     try:
-        text = await reads.answer(prepared, caller)
-    except Refused:
+        prepared = reads.prepare(query, operation_name, variables or {})
+        text = None if prepared is None else await reads.answer(prepared, caller)
+    except Exception:
+        logger.debug("left to strawberry: the compiled path failed", exc_info=True)
         return None
     return None if text is None else Response(text, media_type="application/json")
