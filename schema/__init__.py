@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, specified_rules
+from graphql import ASTValidationRule, GraphQLError, specified_rules
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -20,6 +20,9 @@ from schema.subscriptions import Subscription
 
 class GatewaySchema(strawberry.Schema):
     limits: GraphQLLimits
+    # The rule classes of `limits`, built once: Strawberry's validation and the compiled
+    # path's use the same ones.
+    limit_rules: tuple[type[ASTValidationRule], ...]
 
     def process_errors(
         self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -41,14 +44,16 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema(limits: GraphQLLimits | None = None) -> GatewaySchema:
     limits = limits or GraphQLLimits()
+    rules = limit_rules(limits)
     schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions(limits, limit_rules(limits)),
+        extensions=extensions(limits, rules),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
     schema.limits = limits
+    schema.limit_rules = rules
     return schema
 
 
@@ -57,7 +62,7 @@ def build_compiled_reads(schema: GatewaySchema, *, cache_size: int) -> CompiledR
     them (graphql's rules, the schema's limits, the token limit)."""
     return CompiledReads(
         schema._schema,
-        validation_rules=(*specified_rules, *limit_rules(schema.limits)),
+        validation_rules=(*specified_rules, *schema.limit_rules),
         max_tokens=schema.limits.max_tokens,
         cache_size=cache_size,
     )
