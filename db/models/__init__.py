@@ -5,6 +5,7 @@ from db.models.events import EventPayload
 from db.models.logs import LogEntry, LogLevel
 from db.models.messages import Message, MessageType
 from db.models.model_configs import ModelConfig
+from db.models.rate_windows import RateWindow
 from db.models.replies import ReplyChunk, ReplyState, ReplyStream
 from db.models.sessions import ChatSession
 from db.models.users import Role, User
@@ -19,6 +20,7 @@ __models__ = [
     EventPayload,
     ReplyStream,
     ReplyChunk,
+    RateWindow,
 ]
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Message",
     "MessageType",
     "ModelConfig",
+    "RateWindow",
     "ReplyChunk",
     "ReplyState",
     "ReplyStream",
