@@ -13,6 +13,9 @@ class Caller:
     user_id: str
     name: str
     role: Role
+    # What the caller signed in with, the unit rate limits count by: an API key's id, or
+    # "jwt:<user id>" for an identity provider's token; "" for callers made in-process.
+    credential: str = ""
 
     @property
     def is_admin(self) -> bool:

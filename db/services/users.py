@@ -217,7 +217,9 @@ async def authenticate(*, token: str | None, source: str = "") -> Caller:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
     user = key.user
-    caller = Caller(user_id=str(user.id), name=user.name, role=Role(user.role))
+    caller = Caller(
+        user_id=str(user.id), name=user.name, role=Role(user.role), credential=str(key.id)
+    )
     if _known_seconds > 0 and _forgotten == forgotten_before:
         if len(_known) >= MAX_KNOWN_KEYS:
             _known.clear()
