@@ -177,6 +177,11 @@ async def running_gateway(
         "LOG_LEVEL": "warning",
         "ACCESS_LOG": "false",
         "BOOTSTRAP_ADMIN": "false",
+        # The benchmarks send far more than a user's allowance with one key: rate limits
+        # are off unless a run asks for them (bench/rate_limit_cost.py measures them).
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "REPLY_RATE_LIMIT_PER_MINUTE": "0",
+        "MAX_STREAMS_PER_USER": "0",
         **(env or {}),
     }
     cli(["migrate"], environment)

@@ -16,7 +16,11 @@ class Unauthenticated(ServiceError):
 
 
 class Forbidden(ServiceError):
-    """The caller is known but may not do this."""
+    """The caller is known but may not do this; `actor_id` is who asked (for the audit)."""
+
+    def __init__(self, message: str, *, actor_id: str | None = None) -> None:
+        super().__init__(message)
+        self.actor_id = actor_id
 
 
 class NotFound(ServiceError):
@@ -42,3 +46,11 @@ class ModelFailed(ServiceError):
 
 class ReplyStopped(ModelFailed):
     """The reply was stopped (on request, or by a shutdown) before the model said anything."""
+
+
+class RateLimited(ServiceError):
+    """The caller went over a rate limit; `retry_after` is how many whole seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -25,4 +25,4 @@ class Caller:
 def require_admin(caller: Caller, action: str) -> None:
     """Refuse `action` to anyone but an admin."""
     if not caller.is_admin:
-        raise Forbidden(f"only admins may {action}")
+        raise Forbidden(f"only admins may {action}", actor_id=caller.user_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -19,13 +20,14 @@ from db.events import InProcessBroker
 from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
 from db.services import auth_failures, logs, reply_runs, users
-from gateway import processes, rest, shutdown
+from gateway import auth, processes, rate_limiting, rest, shutdown
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
 from gateway.log_config import configure_logging
 from gateway.middleware import RequestBody
 from gateway.providers import ProviderRegistry, default_registry
+from gateway.security_headers import SecurityHeaders
 from gateway.settings import Settings, get_settings
 from schema import GraphQLLimits
 
@@ -65,6 +67,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_storage()
         users.remember_callers(settings.key_cache_seconds)
+        auth.configure(settings)
         shutdown.note_signals(
             grace_seconds=settings.shutdown_grace_seconds, before_deadline=reply_runs.stop_all
         )
@@ -72,6 +75,7 @@ def create_app(
             RegisterTortoise(app, config=settings.tortoise, _enable_global_fallback=True),
             auth_failures.reporting(every=settings.auth_failure_log_interval),
             processes.shared(runtime),
+            rate_limiting.limiting(settings),
         ):
             try:
                 yield
@@ -89,10 +93,14 @@ def create_app(
                     async with asyncio.timeout(LOG_FLUSH_SECONDS):
                         await logs.flush()
 
+    graphql_limits = settings.values_for(GraphQLLimits, prefix="graphql_")
+    if settings.production and graphql_limits.introspection:
+        # Production: introspection for admins only (GRAPHQL_INTROSPECTION=false: no one).
+        graphql_limits = dataclasses.replace(graphql_limits, introspection="admins")
     graphql = GraphQLEndpoint(
         runtime=runtime,
-        limits=settings.values_for(GraphQLLimits, prefix="graphql_"),
-        ide=settings.graphql_ide,
+        limits=graphql_limits,
+        ide=settings.graphiql,
         allowed_origins=settings.cors_origins,
         max_subscriptions_per_connection=settings.graphql_max_subscriptions,
         ws_send_timeout=settings.graphql_ws_send_timeout,
@@ -107,11 +115,13 @@ def create_app(
         Route("/healthz", health, methods=["GET"]),
     ]
     middleware = [
+        # Outermost: every answer gets the headers, refusals and CORS preflights included.
+        Middleware(SecurityHeaders),
         Middleware(
             RequestBody,
             max_bytes=settings.max_body_bytes,
             timeout=settings.request_body_timeout,
-        )
+        ),
     ]
     if settings.cors_origins:
         middleware.append(

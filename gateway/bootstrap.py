@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from db.services.users import IssuedKey
 from gateway.settings import Settings
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +40,21 @@ async def orm(settings: Settings) -> AsyncIterator[None]:
 
 
 async def prepare(settings: Settings, *, create_first_admin: bool = False) -> Prepared:
-    """Apply pending migrations, seed the `echo` default, and maybe create a first admin."""
+    """Apply pending migrations, seed the `echo` default, and maybe create a first admin
+    (never in production, where a key printed to the console could end up in log storage)."""
     settings.prepare_storage()
     applied = await migrate.upgrade(settings.database_url)
     async with orm(settings):
         seeded = await model_configs.ensure_builtin()
         first_admin = None
         if create_first_admin and await users.count() == 0:
-            _, first_admin = await users.create(name="admin", role=Role.ADMIN)
+            if settings.production:
+                logger.warning(
+                    "production mode: no first admin is created; "
+                    "run `chat-gateway user create NAME --admin` to create one"
+                )
+            else:
+                _, first_admin = await users.create(name="admin", role=Role.ADMIN)
     return Prepared(applied=applied, seeded_echo=seeded, first_admin=first_admin)
 
 

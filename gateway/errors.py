@@ -16,17 +16,17 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db.errors import Invalid, ServiceError
+from db.errors import Invalid, RateLimited, ServiceError
 from db.services import logs
 from gateway import graphql
-from gateway.rest.envelope import failure, status_of
+from gateway.rest.envelope import QUOTA_KEY, failure, quota_headers, status_of
 from schema.errors import code_of
 
 logger = logging.getLogger("gateway")
 
 _HTTP_MESSAGES = {404: "route not found", 405: "method not allowed"}
 # The statuses the REST contract knows; another client error is a 400 there.
-_REST_STATUSES = frozenset({400, 401, 403, 404, 405, 500})
+_REST_STATUSES = frozenset({400, 401, 403, 404, 405, 429, 500})
 
 
 def refusal(
@@ -37,10 +37,11 @@ def refusal(
     field: str | None = None,
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
+    retry_after: int | None = None,
 ) -> Response:
     """An error answer shaped for the door serving `path`: GraphQL errors or the envelope."""
     if path == graphql.PATH:
-        named = {"code": code, "field": field}
+        named = {"code": code, "field": field, "retryAfter": retry_after}
         extensions = {key: value for key, value in named.items() if value is not None}
         return graphql.failure(status, message, extensions=extensions, headers=headers)
     if status not in _REST_STATUSES:
@@ -51,10 +52,22 @@ def refusal(
 async def service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     status = status_of(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    quota = request.scope.get(QUOTA_KEY)  # an authenticated REST request's standing
+    if quota is not None:
+        headers.update(quota_headers(quota))
     field = exc.field if isinstance(exc, Invalid) else None
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
     return refusal(
-        request.url.path, status, str(exc), field=field, code=code_of(exc), headers=headers
+        request.url.path,
+        status,
+        str(exc),
+        field=field,
+        code=code_of(exc),
+        headers=headers,
+        retry_after=retry_after,
     )
 
 

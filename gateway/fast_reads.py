@@ -17,7 +17,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from db.errors import Invalid, Unauthenticated
+from db.errors import Invalid, RateLimited, Unauthenticated
 from gateway import json_input
 from gateway.auth import authenticate
 from schema import CompiledReads
@@ -52,7 +52,7 @@ async def answer(reads: CompiledReads, request: Request, *, max_json_depth: int)
         return None
     try:
         caller = await authenticate(request.headers, source="graphql")
-    except Unauthenticated as exc:
+    except (Unauthenticated, RateLimited) as exc:  # counted once: Strawberry answers it
         request.scope[CALLER_KEY] = exc
         return None
     except Exception:

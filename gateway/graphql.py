@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -38,6 +38,7 @@ from db.identity import Caller
 from db.ports import EventBroker, Runtime
 from gateway import fast_reads, json_input
 from gateway.auth import authenticate
+from gateway.security_headers import page_csp
 from schema import CompiledReads, GraphQLLimits, build_compiled_reads, build_schema
 from schema.context import Context
 
@@ -371,3 +372,13 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     @cached_property
     def graphql_ide_html(self) -> str:
         return GRAPHIQL_PAGE.read_text(encoding="utf-8")
+
+    @cached_property
+    def graphql_ide_csp(self) -> str:
+        """The page's own Content-Security-Policy: exactly what it loads."""
+        return page_csp(self.graphql_ide_html)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            self.graphql_ide_html, headers={"Content-Security-Policy": self.graphql_ide_csp}
+        )

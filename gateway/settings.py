@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from db.config import database_dialect, normalise_database_url, tortoise_config
 
 DEFAULT_DATABASE_URL = "sqlite://data/gateway.sqlite3"
+# ENVIRONMENT=production refuses a larger clock skew for identity provider tokens.
+MAX_PRODUCTION_JWT_LEEWAY = 60.0
 
 
 L = TypeVar("L")
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     # A message is refused above this many characters; a request body above this many bytes.
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # A message's metadata, as compact JSON.
+    max_metadata_bytes: int = Field(16_384, ge=64)
+    # The request line and headers of one HTTP request (431 above it; `chat-gateway serve`).
+    max_header_bytes: int = Field(32_768, ge=1024)
+    # One WebSocket message from a client (the connection is closed with 1009 above it).
+    ws_max_message_bytes: int = Field(1_048_576, ge=1024)
     # A request body must arrive whole within this many seconds (a client that announces
     # more than it sends is answered 400 then, instead of holding a worker forever).
     request_body_timeout: float = Field(30.0, gt=0)
@@ -63,6 +71,25 @@ class Settings(BaseSettings):
     # How long a verified API key is trusted without a lookup (on PostgreSQL, where a
     # revocation reaches every process at once; SQLite looks every key up).
     auth_cache_seconds: float = Field(30.0, ge=0)
+    # production: no GraphiQL, introspection for admins only, no bootstrap admin, and the
+    # settings unsafe in production refused (`_safe_in_production`).
+    environment: Literal["development", "production"] = "development"
+    # JWT sign-in through an identity provider: on when the issuer, the audience and one
+    # source of keys (a JWKS URL or a static PEM public key) are all set.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_jwks_url: str = ""
+    jwt_public_key: str = ""
+    jwt_name_claim: str = Field("name", min_length=1)
+    jwt_role_claim: str = Field("role", min_length=1)
+    # Clock skew allowed when checking a token's exp, nbf and iat.
+    jwt_leeway_seconds: float = Field(30.0, ge=0, le=3600)
+    # Fetched JWKS keys are used this long, then fetched again; the JWKS is fetched (for a
+    # key id not seen yet too) at most once per JWT_JWKS_REFRESH_SECONDS, each fetch
+    # within JWT_JWKS_TIMEOUT.
+    jwt_jwks_cache_seconds: float = Field(600.0, gt=0)
+    jwt_jwks_refresh_seconds: float = Field(30.0, ge=0)
+    jwt_jwks_timeout: float = Field(5.0, gt=0)
     # Create a first admin (and print its key once) when the database has no user at all.
     bootstrap_admin: bool = True
     migrate_on_start: bool = True
@@ -71,6 +98,9 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(12, ge=2)
     graphql_max_aliases: int = Field(30, ge=1)
     graphql_max_tokens: int = Field(2_000, ge=50)
+    # The most objects one operation could return, list sizes multiplied along the path
+    # (schema/cost.py): 100 sessions with 100 messages each cost about 20,000.
+    graphql_max_cost: int = Field(50_000, ge=100)
     # PostgreSQL: read queries answered by one compiled statement each (schema.compiled);
     # false: Strawberry answers everything. The plans of this many documents are kept.
     graphql_fast_path: bool = True
@@ -99,8 +129,24 @@ class Settings(BaseSettings):
     provider_read_timeout: float = Field(60.0, gt=0)
     provider_total_timeout: float = Field(180.0, gt=0)
     provider_max_retries: int = Field(3, ge=0, le=10)
+    # Rate limits (db/services/rate_limits.py); 0 switches a limit off. Requests per
+    # minute per API key (or signed-in token), counted once per authenticated request.
+    rate_limit_per_minute: int = Field(600, ge=0)
+    # Sends that ask a model for a reply, per minute per key (both doors, streamed or not).
+    reply_rate_limit_per_minute: int = Field(60, ge=0)
+    # Streamed replies (REST event streams, GraphQL sendMessageStream/replyStream) a user
+    # may have open at once, across every process.
+    max_streams_per_user: int = Field(4, ge=0)
+    # How often each process sends its counts to the shared store and learns the others':
+    # the longer, the fewer writes, the more a burst across processes may overshoot.
+    rate_limit_flush_seconds: float = Field(0.5, gt=0, le=60)
+    # Share rate-limit counters through Redis (redis://host:port/db) instead of the
+    # database (PostgreSQL's rate_windows; SQLite counts in memory, one process).
+    redis_url: str | None = None
+    # Prefix of every Redis key the gateway writes (one Redis may serve several gateways).
+    redis_key_prefix: str = "cgw:rl:"
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "environment", mode="before")
     @classmethod
     def _lowercase_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -149,6 +195,74 @@ class Settings(BaseSettings):
                 "SQLite cannot share events and replies between processes"
             )
         return self
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _check_public_key(cls, value: str) -> str:
+        from gateway.jwt_auth import load_public_key  # it imports the service layer
+
+        if value:
+            load_public_key(value)  # raises ValueError naming the problem
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_whole_or_off(self) -> Settings:
+        if not (self.jwt_issuer or self.jwt_audience or self.jwt_jwks_url or self.jwt_public_key):
+            return self
+        if self.jwt_jwks_url and self.jwt_public_key:
+            raise ValueError("JWT sign-in: set JWT_JWKS_URL or JWT_PUBLIC_KEY, not both")
+        named = {"JWT_ISSUER": self.jwt_issuer, "JWT_AUDIENCE": self.jwt_audience}
+        missing = [name for name, value in named.items() if not value]
+        if not (self.jwt_jwks_url or self.jwt_public_key):
+            missing.append("JWT_JWKS_URL or JWT_PUBLIC_KEY")
+        if missing:
+            raise ValueError(
+                f"JWT sign-in is half configured: set {' and '.join(missing)} too "
+                "(or none of JWT_ISSUER, JWT_AUDIENCE, JWT_JWKS_URL, JWT_PUBLIC_KEY)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if "*" in self.cors_origins:
+            problems.append("CORS_ORIGINS must list the allowed origins, not '*'")
+        if self.jwt_leeway_seconds > MAX_PRODUCTION_JWT_LEEWAY:
+            problems.append(f"JWT_LEEWAY_SECONDS must be at most {MAX_PRODUCTION_JWT_LEEWAY:g}")
+        if self.jwt_jwks_url and urlsplit(self.jwt_jwks_url).scheme != "https":
+            problems.append("JWT_JWKS_URL must be https://")
+        if self.log_level == "debug":
+            problems.append(
+                "LOG_LEVEL must not be debug (a line per failed request, which a flood "
+                "of bad credentials would turn into a flood of log lines)"
+            )
+        if problems:
+            raise ValueError(f"unsafe with ENVIRONMENT=production: {'; '.join(problems)}")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether bearer JWTs are accepted (the validators refuse half a configuration)."""
+        return bool(self.jwt_issuer and self.jwt_audience)
+
+    @property
+    def graphiql(self) -> bool:
+        """GraphiQL on GET /graphql: GRAPHQL_IDE, never in production."""
+        return self.graphql_ide and not self.production
 
     @property
     def dialect(self) -> str:

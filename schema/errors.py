@@ -15,8 +15,17 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
-from db.services import logs
+from db.errors import (
+    Busy,
+    Forbidden,
+    Invalid,
+    ModelFailed,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
+from db.services import auth_failures, logs
 
 logger = logging.getLogger("gateway.graphql")
 
@@ -25,6 +34,7 @@ CODE_OF: dict[type[ServiceError], str] = {
     Unauthenticated: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
     NotFound: "NOT_FOUND",
+    RateLimited: "RATE_LIMITED",
     Busy: "INTERNAL_SERVER_ERROR",
     ModelFailed: "INTERNAL_SERVER_ERROR",
 }
@@ -58,6 +68,18 @@ def shape(error: GraphQLError, *, refused_before_execution: bool = False) -> Non
     original = error.original_error
     if isinstance(original, ServiceError):
         extensions["code"] = code_of(original)
+        if isinstance(original, Forbidden):
+            # Counted here, once per answer: the compiled read path's own check of the
+            # same rule hands the request to Strawberry without answering it.
+            field = error.path[0] if error.path else "?"
+            auth_failures.note(
+                event=auth_failures.DENIED,
+                reason=original.message,
+                source=f"GraphQL {field}",
+                actor_id=original.actor_id,
+            )
+        if isinstance(original, RateLimited):
+            extensions["retryAfter"] = original.retry_after
         if isinstance(original, Invalid) and original.field:
             extensions["field"] = camel(original.field)
             error.message = f"{extensions['field']}: {original.reason}"

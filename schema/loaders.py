@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from db.errors import NotFound
 from db.identity import Caller
-from db.models import ChatSession, Message, ModelConfig, User
+from db.models import ApiKey, ChatSession, Message, ModelConfig, User
 from db.services import model_configs, sessions, users
 from db.services.history_windows import windows
 from db.services.pagination import Slice, Window
@@ -77,6 +77,18 @@ async def _load_windows(keys: list[WindowKey]) -> list[Window[Message]]:
     return [results[key.cache_key()] for key in keys]
 
 
+def _keys_by_owner(caller: CallerOf) -> Callable[[list[str]], Awaitable[list[list[ApiKey]]]]:
+    """A batch function of the unrevoked keys of each user the caller may see (none else)."""
+
+    async def load(user_ids: list[str]) -> list[list[ApiKey]]:
+        found: dict[str, list[ApiKey]] = {}
+        for key in await users.list_active_keys(caller=await caller(), user_ids=user_ids):
+            found.setdefault(str(key.user_id), []).append(key)
+        return [found.get(user_id, []) for user_id in user_ids]
+
+    return load
+
+
 class Loaders:
     """One operation's loaders; each asks the service for what the caller may see."""
 
@@ -93,3 +105,4 @@ class Loaders:
         self.message_windows: DataLoader[WindowKey, Window[Message]] = DataLoader(
             _load_windows, cache_key_fn=WindowKey.cache_key
         )
+        self.api_keys: DataLoader[str, list[ApiKey]] = DataLoader(_keys_by_owner(caller))

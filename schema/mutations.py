@@ -6,8 +6,11 @@ from typing import Any
 
 import strawberry
 
-from db.services import live_replies, model_configs, sessions, turns
+from db.models import Role as StoredRole
+from db.services import live_replies, model_configs, sessions, turns, users
 from schema.context import Info
+from schema.types.api_key import ApiKey
+from schema.types.enums import Role
 from schema.types.inputs import (
     CreateModelConfigInput,
     CreateSessionInput,
@@ -16,8 +19,9 @@ from schema.types.inputs import (
 )
 from schema.types.message import Message
 from schema.types.model_config import ModelConfig
-from schema.types.payloads import SendMessagePayload
+from schema.types.payloads import CreatedApiKey, CreatedUser, SendMessagePayload
 from schema.types.session import ChatSession
+from schema.types.user import User
 
 
 def _changes(
@@ -89,3 +93,56 @@ class Mutation:
             values=_changes(input),
         )
         return ModelConfig.from_model(row)
+
+    @strawberry.mutation(description="A new key for the caller; its secret is shown only now.")
+    async def create_api_key(self, info: Info, label: str | None = None) -> CreatedApiKey:
+        caller = await info.context.caller()
+        issued = await users.create_key(caller=caller, user_id=caller.user_id, label=label or "")
+        return CreatedApiKey(key=issued.secret, api_key=ApiKey.from_model(issued.key))
+
+    @strawberry.mutation(
+        description=(
+            "Revoke one of the caller's keys (admins: anyone's); it stops working at once in "
+            "every process. Another user's key is NOT_FOUND, as is a key already revoked."
+        )
+    )
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKey:
+        row = await users.revoke_key(
+            caller=await info.context.caller(),
+            key_id_or_prefix=str(id),
+            events=info.context.runtime.events,
+        )
+        return ApiKey.from_model(row)
+
+    @strawberry.mutation(description="Admins. The first key's secret is shown only now.")
+    async def create_user(self, info: Info, name: str, role: Role = Role.USER) -> CreatedUser:
+        row, issued = await users.create(
+            caller=await info.context.caller(), name=name, role=StoredRole(role.value)
+        )
+        return CreatedUser(
+            user=User.from_model(row), key=issued.secret, api_key=ApiKey.from_model(issued.key)
+        )
+
+    @strawberry.mutation(
+        description="Admins. At once in every process; the last enabled admin stays one."
+    )
+    async def set_user_role(self, info: Info, id: strawberry.ID, role: Role) -> User:
+        row = await users.update_role(
+            caller=await info.context.caller(),
+            user_id=str(id),
+            role=StoredRole(role.value),
+            events=info.context.runtime.events,
+        )
+        return User.from_model(row)
+
+    @strawberry.mutation(
+        description=(
+            "Admins. Every key of the user stops working at once in every process; their data "
+            "stays. Not yourself, nor the last enabled admin."
+        )
+    )
+    async def disable_user(self, info: Info, id: strawberry.ID) -> User:
+        row = await users.disable(
+            caller=await info.context.caller(), user_id=str(id), events=info.context.runtime.events
+        )
+        return User.from_model(row)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from graphql import ASTValidationRule
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -16,7 +17,9 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
+from db.errors import ServiceError
 from schema.context import OperationScope
+from schema.cost import cost_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,9 @@ class GraphQLLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2_000
-    introspection: bool = True
+    max_cost: int = 50_000
+    # True: everyone may introspect the schema; "admins": admins only (production).
+    introspection: bool | Literal["admins"] = True
 
 
 class _StaticRules(SchemaExtension):
@@ -42,13 +47,47 @@ class _StaticRules(SchemaExtension):
         yield
 
 
+class _IntrospectionForAdmins(SchemaExtension):
+    """A document that introspects the schema validates only for an admin caller.
+
+    The caller is looked up only for such documents (the same lookup the operation's
+    resolvers would make); without credentials it is refused like any non-admin. The two
+    rule sets are two keys of ValidationCache, so validation stays cached for both.
+    """
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if _introspects(context.query or "") and not await _is_admin(context.context):
+            context.validation_rules = (
+                *context.validation_rules,
+                NoSchemaIntrospectionCustomRule,
+            )
+        yield
+
+
+def _introspects(query: str) -> bool:
+    # A cheap pre-check; the rule itself decides (a name in a string literal is not one).
+    return "__schema" in query or "__type" in query.replace("__typename", "")
+
+
+async def _is_admin(context: object) -> bool:
+    caller = getattr(context, "caller", None)
+    if caller is None:
+        return False
+    try:
+        return bool((await caller()).is_admin)
+    except ServiceError:  # not signed in: not an admin
+        return False
+
+
 def limit_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ...]:
     """The validation rules of `limits`, beside graphql's own `specified_rules`."""
     rules: tuple[type[ASTValidationRule], ...] = (
         depth_rule(limits.max_depth, None, None),
         alias_rule(limits.max_aliases),
+        cost_rule(limits.max_cost),
     )
-    if not limits.introspection:
+    if limits.introspection is False:
         rules += (NoSchemaIntrospectionCustomRule,)
     return rules
 
@@ -58,9 +97,11 @@ def extensions(
 ) -> list[Callable[[], SchemaExtension]]:
     """Factories (never shared instances) in the order they must run; `rules` are
     `limit_rules(limits)`, built once per schema."""
+    per_caller = limits.introspection == "admins"
     return [
         OperationScope,
         lambda: _StaticRules(rules),
+        *([_IntrospectionForAdmins] if per_caller else []),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

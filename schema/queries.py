@@ -8,7 +8,7 @@ import strawberry
 
 from db.errors import NotFound
 from db.models import LogLevel as StoredLevel
-from db.services import logs, model_configs, sessions
+from db.services import logs, model_configs, sessions, users
 from db.services.pagination import Slice
 from schema.context import Info
 from schema.cursors import key_cursor, parse_key_cursor
@@ -81,6 +81,30 @@ class Query:
             return ModelConfig.from_model(await model_configs.get(caller=caller, config_id=id))
         except NotFound:
             return None
+
+    @strawberry.field(description="Every user, newest first (admins).")
+    async def users(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        caller = await info.context.caller()
+        window = await users.window(
+            caller=caller,
+            page=Slice.of(first=first, last=None),
+            after=parse_key_cursor(after, "u", "after"),
+        )
+
+        async def counter() -> int:
+            return await users.count(caller=caller)
+
+        return Connection.of(
+            [
+                Edge(cursor=key_cursor("u", row.created_at, row.id), node=User.from_model(row))
+                for row in window.items
+            ],
+            has_next=window.has_next,
+            has_previous=window.has_previous,
+            counter=counter,
+        )
 
     @strawberry.field(description="System operation log, newest first (admins).")
     async def logs(

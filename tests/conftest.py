@@ -110,7 +110,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     # A test that leaves a reply running waits this long for it at the app's shutdown.
-    return load_settings(database_url=database_url, shutdown_grace_seconds=5, _env_file=None)
+    # Rate limits off: tests send many requests per key and count statements; the tests
+    # of the limits (test_rate_limits.py) set their own.
+    return load_settings(
+        database_url=database_url,
+        shutdown_grace_seconds=5,
+        rate_limit_per_minute=0,
+        reply_rate_limit_per_minute=0,
+        max_streams_per_user=0,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
-"""Authentication failures: counted in memory, written to the log as periodic summaries.
+"""Authentication failures and permission denials: counted in memory, written to the log
+as periodic summaries.
 
 A request without valid credentials never writes to the database: a flood of bad keys
 would otherwise become a flood of inserts anyone can cause. The log still records every
 failure, as one entry per reason, source and interval that says how many there were.
+Permission denials (a known caller asking for what only admins may do) are counted the
+same way, as `auth.denied` entries with the caller as actor: a user's script stuck on a
+forbidden call writes one entry a minute, not one per request.
 """
 
 from __future__ import annotations
@@ -32,23 +36,26 @@ class _Tally:
     last_at: datetime
 
 
-_Group = tuple[str, str, str | None]
+FAILED = "auth.failed"
+DENIED = "auth.denied"
+_Group = tuple[str, str, str, str | None]  # event, reason, source, actor
 _pending: dict[_Group, _Tally] = {}
 
 
-def note(*, reason: str, source: str, actor_id: str | None = None) -> None:
-    """Count one failure; nothing is written until the next `flush()`."""
+def note(*, reason: str, source: str, actor_id: str | None = None, event: str = FAILED) -> None:
+    """Count one failure (or, with `event=DENIED`, one denial); nothing is written until
+    the next `flush()`."""
     now = datetime.now(UTC)
-    group = (reason, source, actor_id)
+    group = (event, reason, source, actor_id)
     if group not in _pending and len(_pending) >= MAX_GROUPS:
-        group = (reason, OTHER_SOURCES, None)
+        group = (event, reason, OTHER_SOURCES, None)
     tally = _pending.get(group)
     if tally is None:
         _pending[group] = _Tally(count=1, first_at=now, last_at=now)
     else:
         tally.count += 1
         tally.last_at = now
-    logger.debug("authentication failed: %s (%s)", reason, source)
+    logger.debug("%s: %s (%s)", event, reason, source)
 
 
 async def flush() -> int:
@@ -76,12 +83,13 @@ def _merge(group: _Group, tally: _Tally) -> None:
 
 
 async def _write(group: _Group, tally: _Tally) -> None:
-    reason, source, actor_id = group
+    event, reason, source, actor_id = group
     times = "once" if tally.count == 1 else f"{tally.count} times"
+    what = "permission denied" if event == DENIED else "authentication failed"
     await logs.record(
         level=LogLevel.WARNING,
-        event="auth.failed",
-        message=f"authentication failed: {reason} ({times}, {source})",
+        event=event,
+        message=f"{what}: {reason} ({times}, {source})",
         actor_id=actor_id,
         details={
             "reason": reason,

@@ -8,15 +8,15 @@ already stored replays as its message.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 
 from db.errors import Invalid, NotFound
 from db.identity import Caller
 from db.models import ChatSession, Message
 from db.ports import Runtime
-from db.services import reply_buffer, reply_runs, sessions
+from db.services import rate_limits, reply_buffer, reply_runs, sessions
 from db.services.ids import is_uuid
 from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent
 
@@ -39,17 +39,22 @@ async def resume(
     if owner is None or (session_id is not None and session_id != owner):
         raise NotFound("reply not found")
     await sessions.get(caller=caller, session_id=owner)  # NotFound unless the caller may see it
+    slot = await rate_limits.open_stream(caller)
     if run is not None:
         events: AsyncGenerator[TurnEvent | Message] = run.follow()
     else:
         events = reply_buffer.read(message_id, after=after)
-    return _from(events, after)
+    following = _from(events, after, slot)
+    # A listener that never starts it (a client gone before the answer began) still
+    # gives the stream back.
+    rate_limits.release_with(following, slot)
+    return following
 
 
 async def _from(
-    events: AsyncGenerator[TurnEvent | Message], after: int
+    events: AsyncGenerator[TurnEvent | Message], after: int, slot: rate_limits.StreamSlot
 ) -> AsyncGenerator[ReplyPiece | AiMessageStored]:
-    async with aclosing(events) as items:
+    async with aclosing(events) as items, _released(slot):
         async for item in items:
             if isinstance(item, ReplyPiece):
                 end = item.offset + len(item.text)
@@ -61,6 +66,14 @@ async def _from(
                 yield item
             elif isinstance(item, Message):
                 yield AiMessageStored(item)
+
+
+@asynccontextmanager
+async def _released(slot: rate_limits.StreamSlot) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        slot.release()
 
 
 async def stop(*, runtime: Runtime, caller: Caller, session_id: str) -> bool:

@@ -36,7 +36,7 @@ def acting_user_id(caller: Caller, user_id: str | None) -> str:
     if user_id is None or user_id == caller.user_id:
         return caller.user_id
     if not caller.is_admin:
-        raise Forbidden("user_id must be your own id")
+        raise Forbidden("user_id must be your own id", actor_id=caller.user_id)
     return user_id
 
 
@@ -101,7 +101,7 @@ def listed_owner(caller: Caller, user_id: str | None) -> str | None:
     None for an id no user can have (the list is empty)."""
     owner_id = user_id if user_id is not None else caller.user_id
     if owner_id != caller.user_id and not caller.is_admin:
-        raise Forbidden("only admins may list another user's sessions")
+        raise Forbidden("only admins may list another user's sessions", actor_id=caller.user_id)
     return owner_id if is_uuid(owner_id) else None
 
 

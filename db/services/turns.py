@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,7 @@ from db.ports import (
     estimate_tokens,
     estimate_tokens_sql,
 )
-from db.services import leases, logs, reply_runs, sessions, turn_store
+from db.services import leases, logs, rate_limits, reply_runs, sessions, turn_store
 from db.services.reply_buffer import ReplyWriter
 from db.services.reply_runs import SHUTTING_DOWN, STOP_REQUESTED
 from db.services.text import json_problem, text_problem
@@ -128,14 +128,17 @@ async def run_turn(
     )
     digest = _request_digest(text, request.metadata)
     asked = _Question(text=text, metadata=request.metadata, key=key, digest=digest)
-    # The turn runs as a task of its own: if our listener leaves, it still goes to its
-    # end and is stored, and a listener may come back for it (`live_replies.resume`).
-    session_id = request.session_id
-    turn = _turn(runtime, caller, session_id, owner_id, asked, stream)
-    run = reply_runs.start(session_id, turn)
-    async with aclosing(run.follow()) as events:
-        async for event in events:
-            yield event
+    # Counted before anything is stored; a streamed one holds a stream while we listen.
+    async with rate_limits.streaming(caller) if stream else nullcontext():
+        await rate_limits.admit_reply(caller)
+        # The turn runs as a task of its own: if our listener leaves, it still goes to
+        # its end and is stored, and a listener may come back (`live_replies.resume`).
+        session_id = request.session_id
+        turn = _turn(runtime, caller, session_id, owner_id, asked, stream)
+        run = reply_runs.start(session_id, turn)
+        async with aclosing(run.follow()) as events:
+            async for event in events:
+                yield event
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ async def _turn(
             yield UserMessageStored(question)
             answer = await Message.get_or_none(reply_to_id=question.id)
             if answer is not None:
+                rate_limits.refund_reply(caller)  # no model was asked this time
                 yield AiMessageStored(answer)
                 return
         else:

@@ -17,6 +17,7 @@ from db import scratch
 from db.config import database_dialect
 from gateway import bootstrap
 from gateway.cli.common import FIXABLE, clean_failure, main, settings
+from gateway.http_protocol import BoundedHeadProtocol
 
 
 @main.command()
@@ -61,6 +62,8 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         log_level=config.log_level,
         access_log=config.access_log,
         proxy_headers=True,
+        http=BoundedHeadProtocol,
+        ws_max_size=config.ws_max_message_bytes,
         # SIGTERM: stop accepting, give open requests and streams the grace period; the
         # app's shutdown then gives replies still running what is left of it.
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace_seconds)),

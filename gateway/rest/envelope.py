@@ -8,16 +8,40 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from db.errors import Busy, Forbidden, Invalid, ModelFailed, NotFound, ServiceError, Unauthenticated
+from db.errors import (
+    Busy,
+    Forbidden,
+    Invalid,
+    ModelFailed,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
+from db.services.rate_limits import Quota
 
 STATUS_OF: dict[type[ServiceError], int] = {
     Invalid: 400,
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    RateLimited: 429,
     Busy: 500,
     ModelFailed: 500,
 }
+
+
+# Where a REST request keeps where its caller stands, for the headers of an error answer.
+QUOTA_KEY = "gateway.rest.quota"
+
+
+def quota_headers(quota: Quota) -> dict[str, str]:
+    """The IETF draft's RateLimit-* headers for the requests-per-minute limit."""
+    return {
+        "RateLimit-Limit": str(quota.limit),
+        "RateLimit-Remaining": str(quota.remaining),
+        "RateLimit-Reset": str(quota.reset),
+    }
 
 
 def status_of(error: ServiceError) -> int:

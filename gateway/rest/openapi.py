@@ -90,6 +90,12 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             "description": _ERROR_MEANING[status],
             "content": {"application/json": {"schema": error_ref}},
         }
+    # Any authenticated request may be over its caller's rate limits (rate_limits).
+    responses["429"] = {
+        "description": "over a rate limit: retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        "content": {"application/json": {"schema": error_ref}},
+    }
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,

@@ -11,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db.errors import Forbidden
 from db.identity import Caller
 from db.ports import Runtime
+from db.services import auth_failures, rate_limits
 from gateway.auth import authenticate
-from gateway.rest.envelope import ok
+from gateway.rest.envelope import QUOTA_KEY, ok, quota_headers
 
 Handler = Callable[[Request, Caller], Awaitable[Any]]
 
@@ -42,8 +44,22 @@ class Endpoint:
 
         async def endpoint(request: Request) -> Response:
             caller = await authenticate(request.headers, source=source)
-            data = await handler(request, caller)
-            return data if isinstance(data, Response) else ok(data)
+            # Read at once: what authentication counted, before the handler awaits.
+            quota = request.scope[QUOTA_KEY] = rate_limits.standing(caller)
+            try:
+                data = await handler(request, caller)
+            except Forbidden as denied:
+                auth_failures.note(
+                    event=auth_failures.DENIED,
+                    reason=denied.message,
+                    source=source,
+                    actor_id=caller.user_id,
+                )
+                raise
+            response = data if isinstance(data, Response) else ok(data)
+            if quota is not None:
+                response.headers.update(quota_headers(quota))
+            return response
 
         endpoint.__name__ = handler.__name__
         return Route(prefix + self.path, endpoint, methods=[self.method])

@@ -478,6 +478,8 @@ class _Compiler:
             "id": lambda _: _id(f"{u}.id"),
             "name": lambda _: _string(f"{u}.name"),
             "role": lambda _: _enum(f"{u}.role", Role),
+            "createdAt": lambda _: _moment(f"{u}.created_at"),
+            "disabledAt": lambda _: _nullable(_moment(f"{u}.disabled_at")),
         }
 
     def config_fields(self, c: str) -> dict[str, Build]:

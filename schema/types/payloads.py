@@ -4,7 +4,9 @@ from typing import Annotated
 
 import strawberry
 
+from schema.types.api_key import ApiKey
 from schema.types.message import Message, MessageDelta
+from schema.types.user import User
 
 
 @strawberry.type
@@ -20,3 +22,16 @@ MessageEvent = Annotated[
         description="One send: the stored user Message, MessageDelta pieces, the stored reply.",
     ),
 ]
+
+
+@strawberry.type(description="A key just issued: `key` is its secret, shown this once.")
+class CreatedApiKey:
+    key: str
+    api_key: ApiKey
+
+
+@strawberry.type(description="A user just created, with the secret of its first key (shown once).")
+class CreatedUser:
+    user: User
+    key: str
+    api_key: ApiKey

@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from db.errors import Unauthenticated
-from db.models import ApiKey
+from db.models import ApiKey, User
 from db.pg_events import connect_arguments
 from db.ports import Runtime
 from db.services import users
@@ -92,6 +92,27 @@ async def test_a_key_revoked_by_another_process_is_forgotten_when_it_says_so(
 
     with pytest.raises(Unauthenticated, match="revoked"):
         await users.authenticate(token=alice.key)
+
+
+async def test_a_user_changed_by_another_process_loses_every_remembered_key(
+    alice: Account, bob: Account, following: Runtime
+) -> None:
+    second = await users.create_key(user_id=alice.user_id, label="phone")
+    for token in (alice.key, second.secret, bob.key):
+        await users.authenticate(token=token)
+    # Another process disables alice: the row changes, and the broker carries the news.
+    await User.filter(id=alice.user_id).update(disabled_at=datetime.now(UTC))
+    assert (await users.authenticate(token=second.secret)).name == "alice"  # still remembered
+
+    await following.events.publish(
+        users.KEYS_TOPIC, {"kind": "user_changed", "user_id": alice.user_id}
+    )
+    await asyncio.sleep(0.05)
+
+    for token in (alice.key, second.secret):
+        with pytest.raises(Unauthenticated, match="disabled"):
+            await users.authenticate(token=token)
+    assert (await users.authenticate(token=bob.key)).name == "bob"
 
 
 async def test_missed_events_forget_every_key(alice: Account, following: Runtime) -> None:

@@ -36,7 +36,16 @@ def settings(database_url: str, proxy: PgWireProxy) -> Settings:
     """The app reaches the run's database through the counting proxy."""
     server = urlsplit(database_url)
     proxied = database_url.replace(server.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}")
-    return load_settings(database_url=proxied, shutdown_grace_seconds=5, _env_file=None)
+    # Rate limits off: their background flushes would land among the counted round trips
+    # (what they cost: test_rate_limit_round_trips.py).
+    return load_settings(
+        database_url=proxied,
+        shutdown_grace_seconds=5,
+        rate_limit_per_minute=0,
+        reply_rate_limit_per_minute=0,
+        max_streams_per_user=0,
+        _env_file=None,
+    )
 
 
 async def round_trips(proxy: PgWireProxy, work: Awaitable[object]) -> tuple[int, list[str]]:

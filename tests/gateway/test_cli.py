@@ -96,6 +96,84 @@ def test_keys_are_listed_without_secrets_and_revoked_keys_are_refused(
     assert all(key["revoked_at"] is not None for key in keys)
 
 
+def test_a_rotated_key_is_replaced_by_one_with_its_label_shown_once(
+    env: dict[str, str], folder: Path, servers: StartServer
+) -> None:
+    owner = cli("user", "create", "erin", env=env, folder=folder)
+    old = cli("key", "create", owner["user_id"], "--label", "deploy", env=env, folder=folder)
+
+    result = run_cli("key", "rotate", old["key_id"], env=env, cwd=folder)
+
+    assert result.returncode == 0, result.stderr
+    rotated = orjson.loads(result.stdout)  # one JSON object, as `key create` prints
+    assert set(rotated) == {"key_id", "user_id", "api_key", "revoked_key_id"}
+    assert rotated["user_id"] == owner["user_id"]
+    assert rotated["revoked_key_id"] == old["key_id"]
+    assert rotated["api_key"] != old["api_key"] and rotated["api_key"].startswith("cgw_")
+    keys = {
+        k["key_id"]: k
+        for k in cli("key", "list", "--user", owner["user_id"], env=env, folder=folder)
+    }
+    assert keys[rotated["key_id"]]["label"] == "deploy"
+    assert keys[rotated["key_id"]]["revoked_at"] is None
+    assert keys[old["key_id"]]["revoked_at"] is not None
+    listing = run_cli("key", "list", env=env, cwd=folder).stdout
+    assert rotated["api_key"] not in listing
+
+    server = servers(env=env)
+    server.wait_ready()
+    with httpx.Client(base_url=server.base_url) as http:
+
+        def status(secret: str) -> int:
+            headers = {"Authorization": f"Bearer {secret}"}
+            return http.get("/api/v1/model-configs", headers=headers).status_code
+
+        assert status(rotated["api_key"]) == 200
+        assert status(old["api_key"]) == 401
+        # By prefix too; the revoked one cannot be rotated again.
+        prefix = keys[rotated["key_id"]]["prefix"]
+        again = cli("key", "rotate", prefix, env=env, folder=folder)
+        assert status(again["api_key"]) == 200 and status(rotated["api_key"]) == 401
+    stale = run_cli("key", "rotate", old["key_id"], env=env, cwd=folder)
+    assert stale.returncode != 0 and "active key not found" in stale.stderr
+
+
+def test_user_role_and_disable(env: dict[str, str], folder: Path, servers: StartServer) -> None:
+    frank = cli("user", "create", "frank", env=env, folder=folder)
+    other = cli("key", "create", frank["user_id"], env=env, folder=folder)
+
+    promoted = cli("user", "role", frank["user_id"], "admin", env=env, folder=folder)
+    assert (promoted["user_id"], promoted["role"]) == (frank["user_id"], "admin")
+    bad = run_cli("user", "role", frank["user_id"], "root", env=env, cwd=folder)
+    assert bad.returncode != 0 and "root" in bad.stderr
+
+    server = servers(env=env)
+    server.wait_ready()
+    with httpx.Client(base_url=server.base_url) as http:
+
+        def status(secret: str) -> int:
+            headers = {"Authorization": f"Bearer {secret}"}
+            return http.get("/api/v1/logs", headers=headers).status_code
+
+        assert status(frank["api_key"]) == 200
+        demoted = cli("user", "role", frank["user_id"], "user", env=env, folder=folder)
+        assert demoted["role"] == "user"
+        assert status(frank["api_key"]) == 403
+
+        disabled = cli("user", "disable", frank["user_id"], env=env, folder=folder)
+        assert disabled["disabled_at"] is not None
+        assert status(frank["api_key"]) == status(other["api_key"]) == 401
+        refused = http.get("/api/v1/logs", headers={"Authorization": f"Bearer {frank['api_key']}"})
+        assert refused.json()["message"] == "user is disabled"
+
+    listed = cli("user", "list", env=env, folder=folder)
+    assert [u["disabled_at"] for u in listed if u["user_id"] == frank["user_id"]] == [
+        disabled["disabled_at"]
+    ]
+    no_key = run_cli("key", "create", frank["user_id"], env=env, cwd=folder)
+    assert no_key.returncode != 0 and "disabled" in no_key.stderr
+
+
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -105,6 +183,11 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
         (("key", "revoke", UNKNOWN_ID), {}, "active key not found"),
         (("key", "revoke", "cgw_nope"), {}, "active key not found"),
         (("key", "create", UNKNOWN_ID), {}, "user not found"),
+        (("key", "create", UNKNOWN_ID, "--label", "x" * 101), {}, "label"),
+        (("key", "rotate", UNKNOWN_ID), {}, "active key not found"),
+        (("user", "disable", UNKNOWN_ID), {}, "user not found"),
+        (("user", "disable", "not-an-id"), {}, "user not found"),
+        (("user", "role", UNKNOWN_ID, "admin"), {}, "user not found"),
         (("user", "create", " "), {}, "name"),
         (("user", "list"), {"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
     ],

@@ -1,4 +1,5 @@
-"""MAX_MESSAGE_CHARS and MAX_BODY_BYTES, on an app configured with small limits."""
+"""MAX_MESSAGE_CHARS, MAX_METADATA_BYTES and MAX_BODY_BYTES, on an app configured with small
+limits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.rest.expect import ok, refused, url
 
 MAX_CHARS = 10
 MAX_BYTES = 1024
+MAX_METADATA = 100
 
 
 @pytest.fixture
@@ -22,6 +24,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         max_message_chars=MAX_CHARS,
         max_body_bytes=MAX_BYTES,
+        max_metadata_bytes=MAX_METADATA,
         _env_file=None,
     )
 
@@ -42,6 +45,22 @@ async def test_message_limit_counts_characters(
         await send(client, alice, session_id, unit * (MAX_CHARS + 1)), 400, field="message"
     )
     assert str(MAX_CHARS) in message
+    assert await _total(client, alice, session_id) == 2
+
+
+async def test_metadata_limit_counts_compact_json_bytes(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    session_id = await create_session(client, alice)
+    # {"note":"..."} is 11 bytes besides the text; spaces in the request do not count.
+    fits = {"note": "é" * ((MAX_METADATA - 11) // 2) + "x" * ((MAX_METADATA - 11) % 2)}
+    assert len(orjson.dumps(fits)) == MAX_METADATA
+    ok(await send(client, alice, session_id, "hi", metadata=fits))
+    over = {"note": fits["note"] + "x"}
+    message = refused(
+        await send(client, alice, session_id, "hi", metadata=over), 400, field="metadata"
+    )
+    assert f"at most {MAX_METADATA} bytes" in message
     assert await _total(client, alice, session_id) == 2
 
 

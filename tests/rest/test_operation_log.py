@@ -94,6 +94,26 @@ async def test_authentication_failures(
     assert entry["actor_id"] == (alice.user_id if reason.startswith("revoked") else None)
 
 
+async def test_permission_denials_are_counted_with_the_actor_and_written_as_one_entry(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
+    for _ in range(2):
+        refused(await client.get(url("/logs"), headers=alice.headers), 403)
+    body = {"user_id": admin.user_id}
+    refused(await client.post(url("/sessions"), json=body, headers=alice.headers), 403)
+    assert await _entries(client, admin, "auth.denied") == []  # the requests wrote nothing
+
+    assert await auth_failures.flush() == 2
+    entries = {e["details"]["source"]: e for e in await _entries(client, admin, "auth.denied")}
+    assert sorted(entries) == ["GET /api/v1/logs", "POST /api/v1/sessions"]
+    logs_denied = entries["GET /api/v1/logs"]
+    assert logs_denied["level"] == "warning" and logs_denied["details"]["count"] == 2
+    assert logs_denied["message"] == (
+        "permission denied: only admins may read the system logs (2 times, GET /api/v1/logs)"
+    )
+    assert {e["actor_id"] for e in entries.values()} == {alice.user_id}
+
+
 async def test_authentication_failures_are_counted_by_route_not_by_path(
     client: httpx.AsyncClient,
     admin: Account,

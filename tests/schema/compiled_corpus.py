@@ -81,6 +81,8 @@ CASES: list[Case] = [
     Case("root typename", "{ __typename }"),
     Case("aliased me", "{ a: me { id } b: me { name role } }"),
     Case("me merged", "{ me { id } me { name } }"),
+    Case("me times", "{ me { createdAt disabledAt } }"),
+    Case("me keys", "{ me { name apiKeys { id label } } }", compiled_for=frozenset()),
     # model configs
     Case("model configs", f"{{ modelConfigs {{ {CONFIG} }} }}"),
     Case("model configs typename", "{ modelConfigs { __typename id isDefault } }"),

@@ -36,6 +36,21 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         'provider: "echo"}) { id } }',
         {},
     ),
+    "users": ("{ users { totalCount } }", {}),
+    "createUser": ('mutation { createUser(name: "carol") { key } }', {}),
+    "setUserRole": (
+        "mutation($u: ID!) { setUserRole(id: $u, role: ADMIN) { id } }",
+        {"u": "00000000-0000-4000-8000-000000000000"},
+    ),
+    "disableUser": (
+        "mutation($u: ID!) { disableUser(id: $u) { id } }",
+        {"u": "00000000-0000-4000-8000-000000000000"},
+    ),
+    "createApiKey": ('mutation { createApiKey(label: "x") { key } }', {}),
+    "revokeApiKey": (
+        "mutation($k: ID!) { revokeApiKey(id: $k) { id } }",
+        {"k": "00000000-0000-4000-8000-000000000000"},
+    ),
 }
 STATE = """query($s: ID!) {
   sessions { totalCount } session(id: $s) { messageCount } modelConfigs { version } }"""
@@ -153,3 +168,29 @@ async def test_introspection_is_refused_when_switched_off(
             assert set(answer.codes) == {"GRAPHQL_VALIDATION_FAILED"}
             assert "introspection has been disabled" in answer.errors[0]["message"]
         assert await ok(closed, "{ me { name } }", alice) == {"me": {"name": "alice"}}
+
+
+async def test_permission_denials_are_logged_as_summaries_with_the_actor(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
+    for _ in range(3):
+        answer = await post(client, "{ logs { totalCount } }", alice)
+        assert answer.codes == ["FORBIDDEN"]
+    answer = await post(
+        client, "query($u: ID) { sessions(userId: $u) { totalCount } }", alice, {"u": admin.user_id}
+    )
+    assert answer.codes == ["FORBIDDEN"]
+
+    await auth_failures.flush()
+    data = await ok(
+        client, "{ logs(first: 100) { edges { node { event message actorId details } } } }", admin
+    )
+    denials = [e["node"] for e in data["logs"]["edges"] if e["node"]["event"] == "auth.denied"]
+    by_source = {d["details"]["source"]: d for d in denials}
+    assert sorted(by_source) == ["GraphQL logs", "GraphQL sessions"]
+    assert by_source["GraphQL logs"]["details"]["count"] == 3
+    assert (
+        by_source["GraphQL sessions"]["details"]["count"] == 1
+    )  # once, though both paths check it
+    assert {d["actorId"] for d in denials} == {alice.user_id}
+    assert by_source["GraphQL logs"]["message"].startswith("permission denied: only admins may")

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from graphql import Source, TokenKind, get_introspection_query
+from graphql import Source, TokenKind, get_introspection_query, parse, validate
 from graphql.language import Lexer
 
 from gateway.settings import Settings
+from schema import build_schema
+from schema.cost import cost_rule
 from tests.factories import Account
 from tests.schema.conftest import OpenVariant
 from tests.schema.gql import new_session, ok, post
@@ -77,9 +79,9 @@ async def check_limits(
     for document, (code, text) in refusals.items():
         answer = await post(client, document, who)
         assert answer.data is None
-        error = answer.error()
-        assert error["extensions"]["code"] == code
-        assert text in error["message"], error
+        # A document past one limit may be past another too (a deep one costs more).
+        (error,) = [e for e in answer.errors if text in e["message"]] or [answer.errors]
+        assert error["extensions"]["code"] == code, answer.errors
 
 
 def test_the_builders_build_what_they_say() -> None:
@@ -123,3 +125,53 @@ async def test_graphiqls_introspection_passes_the_defaults(client: httpx.AsyncCl
 
     assert data["__schema"]["queryType"]["name"] == "Query"
     assert data["__schema"]["subscriptionType"]["name"] == "Subscription"
+
+
+# Query cost: objects a document could return, list sizes multiplied along the path.
+SESSIONS_WITH_MESSAGES = (
+    "query Heavy($n: Int) { sessions(first: %s) { pageInfo { hasNextPage } edges { node { "
+    "modelConfig { modelName } messages(first: $n) { edges { node { id } } } } } } }"
+)
+
+
+def test_costs_multiply_list_sizes_along_the_path() -> None:
+    graphql_schema = build_schema()._schema
+
+    def errors(document: str, max_cost: int) -> list[str]:
+        found = validate(graphql_schema, parse(document), [cost_rule(max_cost)])
+        return [error.message for error in found]
+
+    # sessions(first: 10): the connection 1, pageInfo 1, 10 edges, 10 nodes, 10 configs,
+    # 10 message connections, each with 100 edges and 100 nodes ($n: at most a page, 100).
+    ten = SESSIONS_WITH_MESSAGES % 10
+    cost = 1 + 1 + 10 + 10 + 10 + 10 + 10 * 100 * 2
+    assert errors(ten, cost) == []
+    (message,) = errors(ten, cost - 1)
+    assert f"could return up to {cost:,} objects; the limit is {cost - 1:,}" in message
+    # No first: the default page (20); a plain list (model configs): at most 100.
+    assert errors("{ sessions { edges { node { id } } } }", 41) == []
+    assert errors("{ sessions { edges { node { id } } } }", 40) != []
+    assert errors("{ modelConfigs { id } }", 100) == []
+    assert errors("{ modelConfigs { id } }", 99) != []
+    # Fragments and inline fragments count where they are spread; scalars cost nothing.
+    spread = (
+        "{ sessions(first: 3) { ...S } } fragment S on ChatSessionConnection "
+        "{ edges { node { ... on ChatSession { user { id } } } } }"
+    )
+    assert errors(spread, 1 + 3 + 3 + 3) == []
+    assert errors(spread, 9) != []
+
+
+async def test_a_document_over_the_cost_limit_is_refused_by_both_paths(
+    variant: OpenVariant, alice: Account
+) -> None:
+    heavy = SESSIONS_WITH_MESSAGES % "$n"  # 100 sessions x 100 messages: 20,402
+    for fast_path in ("true", "false"):
+        async with variant(GRAPHQL_MAX_COST="20000", GRAPHQL_FAST_PATH=fast_path) as limited:
+            answer = await post(limited, heavy, alice, {"n": 1})
+            assert answer.data is None
+            error = answer.error()
+            assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            assert "could return up to 20,402 objects; the limit is 20,000" in error["message"]
+            light = SESSIONS_WITH_MESSAGES % "10"
+            assert not (await post(limited, light, alice, {"n": 100})).errors

@@ -32,6 +32,10 @@ def gateway_env(database_url: str, api_key: str, **settings: str) -> dict[str, s
         "PROVIDER_CONNECT_TIMEOUT": "2",
         "PROVIDER_READ_TIMEOUT": "20",
         "PROVIDER_TOTAL_TIMEOUT": "30",
+        # Off unless a test sets them (test_rate_limits.py): others open many streams.
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "REPLY_RATE_LIMIT_PER_MINUTE": "0",
+        "MAX_STREAMS_PER_USER": "0",
     }
     values.update(settings)
     return child_env(**values)

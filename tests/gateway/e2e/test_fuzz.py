@@ -62,7 +62,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with scratch_database(folder) as database_url:
         # No upstream model is reachable here: a config the admin runs point at one would
         # make every reply a (documented) model failure, so only `echo` may be named.
-        env = child_env(DATABASE_URL=database_url, BOOTSTRAP_ADMIN="false", MODEL_PROVIDERS="echo")
+        # Rate limits off: a long run (FUZZ_EXAMPLES=500) sends thousands of requests a
+        # minute with one key, and 429s would stand in for the answers under test.
+        env = child_env(
+            DATABASE_URL=database_url,
+            BOOTSTRAP_ADMIN="false",
+            MODEL_PROVIDERS="echo",
+            RATE_LIMIT_PER_MINUTE="0",
+            REPLY_RATE_LIMIT_PER_MINUTE="0",
+        )
         migrated = run_cli("migrate", env=env, cwd=folder)
         assert migrated.returncode == 0, migrated.stderr
         accounts = {

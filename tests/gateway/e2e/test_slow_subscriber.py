@@ -190,6 +190,10 @@ def gateway_env(database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         BOOTSTRAP_ADMIN="false",
         MAX_MESSAGE_CHARS=str(CONTENT_CHARS + 100),
+        # Many sends and streams from one key: rate limits off (test_rate_limits.py).
+        RATE_LIMIT_PER_MINUTE="0",
+        REPLY_RATE_LIMIT_PER_MINUTE="0",
+        MAX_STREAMS_PER_USER="0",
     )
 
 

@@ -1,0 +1,175 @@
+"""What browsers are told: security headers on every answer, a CSP on the GraphiQL page that
+allows exactly what the page loads, CORS from the CORS_ORIGINS allow-list, and WebSocket
+origins checked against the same list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
+
+from gateway.settings import Settings, load_settings
+from tests.factories import Account
+from tests.schema.ws import TransportWS
+from tests.servers import live_server
+
+ALLOWED = "https://app.example"
+OTHER = "https://evil.example"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        cors_origins=ALLOWED,
+        shutdown_grace_seconds=5,
+        max_body_bytes=2048,
+        _env_file=None,
+    )
+
+
+def assert_secured(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (name, response.status_code)
+    policy = response.headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in policy, response.status_code
+
+
+async def test_every_answer_carries_the_security_headers(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    answers = [
+        await client.get("/api/v1/model-configs", headers=alice.headers),  # REST
+        await client.get("/api/v1/model-configs"),  # REST 401
+        await client.get("/api/v1/no-such-route"),  # 404
+        # A body over MAX_BODY_BYTES: REST's 400 envelope.
+        await client.post("/api/v1/sessions", content=b"x" * 4096, headers=alice.headers),
+        await client.post("/graphql", json={"query": "{ me { name } }"}, headers=alice.headers),
+        await client.post("/graphql", content=b"{not json", headers=alice.headers),  # 400
+        await client.get("/healthz"),
+    ]
+
+    assert [a.status_code for a in answers] == [200, 401, 404, 400, 200, 400, 200]
+    for answer in answers:
+        assert_secured(answer)
+        # JSON answers may load nothing, should a browser ever render one.
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    parsed = {}
+    for directive in policy.split(";"):
+        name, *values = directive.split()
+        parsed[name] = values
+    return parsed
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def test_the_graphiql_page_has_a_csp_covering_exactly_what_it_loads(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert_secured(response)
+    page = response.text
+    policy = _directives(response.headers["content-security-policy"])
+
+    inline_scripts = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    script_hosts = {_origin(u) for u in re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page)}
+    inline_styles = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    style_hosts = {
+        _origin(u)
+        for tag in re.findall(r"<link[^>]*>", page, re.DOTALL)
+        if 'rel="stylesheet"' in tag
+        for u in re.findall(r"href=\"([^\"]+)\"", tag)
+    }
+    assert inline_scripts and script_hosts and inline_styles and style_hosts  # the page's shape
+    assert len(re.findall(r"<script\b", page)) == len(inline_scripts) + len(
+        re.findall(r"<script[^>]*\ssrc=", page)
+    )
+    assert set(policy["script-src"]) == script_hosts | {_hash(s) for s in inline_scripts}
+    assert set(policy["style-src"]) == style_hosts | {_hash(s) for s in inline_styles}
+    assert policy["default-src"] == ["'none'"]
+    assert policy["connect-src"] == ["'self'"]  # its fetcher and subscriptions: this server
+    assert "data:" in policy["img-src"]  # the inline icon
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in policy["script-src"] + policy["style-src"]
+    assert "'unsafe-eval'" not in policy["script-src"]
+
+
+def test_cors_origins_are_empty_by_default() -> None:
+    assert load_settings(_env_file=None).cors_origins == []
+
+
+async def test_a_cors_preflight_from_an_allowed_origin_is_answered_and_others_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    def preflight(origin: str) -> dict[str, str]:
+        return {
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        }
+
+    allowed = await client.options("/api/v1/sessions", headers=preflight(ALLOWED))
+    other = await client.options("/api/v1/sessions", headers=preflight(OTHER))
+
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert other.status_code == 400
+    assert "access-control-allow-origin" not in other.headers
+    assert_secured(allowed)
+    assert_secured(other)
+
+
+async def test_answers_name_only_an_allowed_origin(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    allowed = await client.get(
+        "/api/v1/model-configs", headers={**alice.headers, "Origin": ALLOWED}
+    )
+    other = await client.get("/api/v1/model-configs", headers={**alice.headers, "Origin": OTHER})
+
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_websockets_from_another_origin_are_refused(app: Starlette, alice: Account) -> None:
+    async with live_server(app) as live:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                live.ws_url,
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+                additional_headers={"Origin": OTHER},
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+
+        # An allowed browser page, and a client that sends no Origin at all, connect.
+        for headers in ({**alice.headers, "Origin": ALLOWED}, alice.headers):
+            async with TransportWS.connect(live.ws_url, headers=headers) as socket:
+                results = await socket.results(await socket.subscribe("{ me { name } }"))
+            assert results[0]["data"] == {"me": {"name": "alice"}}
