@@ -137,6 +137,9 @@ class Limits:
 
     max_message_chars: int = 32_000
     max_metadata_bytes: int = 16_384
+    # Active API keys one user may hold: rate limits count per key, so without a cap a
+    # user could multiply their allowance by making keys.
+    max_keys_per_user: int = 20
     # How deep a JSON value a client sends (metadata) may nest: `[[1]]` is two deep.
     max_json_depth: int = 64
     max_history_messages: int = 50

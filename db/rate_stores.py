@@ -4,9 +4,10 @@ Two kinds of entries, both kept by `db.services.rate_limits`:
 - window counters, "<limit>:<caller>:<window>": `add` applies many deltas at once (one
   statement, or one pipeline) and returns every key's total after them;
 - open streams, one entry per stream under a user: `open_stream` adds one and counts the
-  user's live ones in the same round trip, `renew_streams` moves their expiry on while
-  they last, `close_streams` removes them. A process that dies leaves its streams to
-  expire (STREAM_TTL in rate_limits) instead of holding the user's slots forever.
+  user's live ones, serialised per user so that concurrent opens (in any process) each
+  see the others' entries, `renew_streams` moves their expiry on while they last,
+  `close_streams` removes them. A process that dies leaves its streams to expire
+  (STREAM_TTL in rate_limits) instead of holding the user's slots forever.
 
 Every method may raise whatever its backend raises; the caller fails open.
 """
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 
 class RateStore(Protocol):
@@ -58,13 +60,24 @@ def _stream_prefix(user: str) -> str:
     return f"stream:{user}:%"
 
 
+# Rows are upserted (and so locked) in key order: two statements locking the same keys in
+# different orders (two processes' flushes, or a flush and a near-limit check) would
+# deadlock. The keys are sent sorted too, so the order does not rest on the plan alone.
 _ADD_SQL = """
 INSERT INTO rate_windows (key, hits, expires_at)
 SELECT key, hits, $3 FROM unnest($1::varchar[], $2::bigint[]) AS d(key, hits)
+ORDER BY key
 ON CONFLICT (key) DO UPDATE
 SET hits = rate_windows.hits + EXCLUDED.hits, expires_at = EXCLUDED.expires_at
 RETURNING key, hits
 """
+# Opens of one user are serialised by a transaction-scoped advisory lock on the user:
+# under READ COMMITTED a statement's snapshot misses rows that concurrent, uncommitted
+# opens insert, so without it N opens at once could all count themselves under the limit.
+# The count runs as the next statement, after the lock is granted, so its snapshot holds
+# every open committed before (the lock is held until COMMIT). The 64-bit hash keeps
+# unrelated users from sharing a lock (a collision would only serialise them, harmlessly).
+_LOCK_USER_SQL = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 # The data-modifying CTEs run whatever the SELECT reads; it sees the table as it was
 # before them, hence the `+ 1` for the stream just added and the closing ones left out.
 _OPEN_STREAM_SQL = """
@@ -95,7 +108,9 @@ class PostgresStore:
         if not deltas:
             return {}
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
-        rows = await self._rows(_ADD_SQL, [list(deltas), list(deltas.values()), expires])
+        ordered = sorted(deltas.items())  # lock order: see _ADD_SQL
+        keys, hits = [key for key, _ in ordered], [delta for _, delta in ordered]
+        rows = await self._rows(_ADD_SQL, [keys, hits, expires])
         return {row["key"]: int(row["hits"]) for row in rows}
 
     async def open_stream(
@@ -104,7 +119,14 @@ class PostgresStore:
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
         gone = [_stream_key(user, name) for name in closing]
         key = _stream_key(user, stream)
-        rows = await self._rows(_OPEN_STREAM_SQL, [key, _stream_prefix(user), expires, gone])
+        # Four round trips on one pooled connection (BEGIN, the lock, the open, COMMIT)
+        # instead of one: a stream is opened rarely and is costly anyway, and the lock is
+        # held only across the open itself, never while a stream runs.
+        async with in_transaction("default") as connection:
+            await connection.execute_query(_LOCK_USER_SQL, [user])
+            rows: list[dict[str, Any]] = await connection.execute_query_dict(
+                _OPEN_STREAM_SQL, [key, _stream_prefix(user), expires, gone]
+            )
         return int(rows[0]["open"])
 
     async def renew_streams(self, streams: Mapping[str, Sequence[str]], *, ttl: float) -> None:

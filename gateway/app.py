@@ -130,6 +130,13 @@ def create_app(
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                # Not on the CORS safe list: a browser app could not read them otherwise.
+                expose_headers=[
+                    "Retry-After",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                ],
             )
         )
     # Innermost: an internal error's 500 keeps the connection open and gets CORS headers.

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -78,9 +78,11 @@ class JwksKeys:
     timeout: float
     refresh_seconds: float
     max_age: float
+    # Where "now" comes from (seconds, monotonic): tests move a fake clock instead of waiting.
+    clock: Callable[[], float] = time.monotonic
     _by_kid: dict[str, jwt.PyJWK] = field(default_factory=dict, init=False)
     _all: list[jwt.PyJWK] = field(default_factory=list, init=False)
-    # time.monotonic() of the last fetch that worked, and of the last attempt.
+    # `clock()` at the last fetch that worked, and at the last attempt.
     _fetched_at: float = field(default=-math.inf, init=False)
     _tried_at: float = field(default=-math.inf, init=False)
     _lock: asyncio.Lock | None = field(default=None, init=False)
@@ -89,7 +91,7 @@ class JwksKeys:
     async def key_for(self, kid: str | None, algorithm: str) -> jwt.PyJWK | None:
         """The key a token names, fetching the set again if allowed; None if unknown."""
         key = self._pick(kid, algorithm)
-        now = time.monotonic()
+        now = self.clock()
         if key is not None and now - self._fetched_at < self.max_age:
             return key
         if now - self._tried_at >= self.refresh_seconds:
@@ -118,7 +120,7 @@ class JwksKeys:
         return self._lock
 
     async def _fetch(self) -> None:
-        self._tried_at = time.monotonic()
+        self._tried_at = self.clock()
         try:
             document = await self._download()
             keys = _usable_keys(document)
@@ -128,7 +130,7 @@ class JwksKeys:
             return
         self._all = keys
         self._by_kid = {key.key_id: key for key in keys if key.key_id is not None}
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self.clock()
 
     async def _download(self) -> Any:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
@@ -140,9 +142,17 @@ class JwksKeys:
         ):
             if response.status != 200:
                 raise ValueError(f"{self.url} answered HTTP {response.status}")
-            body = await response.content.read(MAX_JWKS_BYTES + 1)
-            if len(body) > MAX_JWKS_BYTES:
-                raise ValueError(f"{self.url} sent more than {MAX_JWKS_BYTES} bytes")
+            too_big = ValueError(f"{self.url} sent more than {MAX_JWKS_BYTES} bytes")
+            # A declared length says so before anything is read.
+            if (response.content_length or 0) > MAX_JWKS_BYTES:
+                raise too_big
+            # `content.read(n)` returns what happens to be buffered, not n bytes: a body
+            # arriving in pieces is gathered here, and given up on as soon as it is too big.
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise too_big
             return json.loads(body)
 
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # A message's metadata, as compact JSON.
     max_metadata_bytes: int = Field(16_384, ge=64)
+    # Active API keys one user may hold (rate limits count per key).
+    max_keys_per_user: int = Field(20, ge=1)
     # The request line and headers of one HTTP request (431 above it; `chat-gateway serve`).
     max_header_bytes: int = Field(32_768, ge=1024)
     # One WebSocket message from a client (the connection is closed with 1009 above it).
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
     # key id not seen yet too) at most once per JWT_JWKS_REFRESH_SECONDS, each fetch
     # within JWT_JWKS_TIMEOUT.
     jwt_jwks_cache_seconds: float = Field(600.0, gt=0)
-    jwt_jwks_refresh_seconds: float = Field(30.0, ge=0)
+    jwt_jwks_refresh_seconds: float = Field(30.0, ge=1)
     jwt_jwks_timeout: float = Field(5.0, gt=0)
     # Create a first admin (and print its key once) when the database has no user at all.
     bootstrap_admin: bool = True

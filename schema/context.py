@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import strawberry
@@ -17,10 +18,17 @@ from schema.loaders import Loaders
 
 @dataclass
 class OperationState:
-    """What lives exactly as long as one operation: loaders and the authenticated caller."""
+    """What lives exactly as long as one operation: loaders and the authenticated caller,
+    or why there is none."""
 
     loaders: Loaders | None = None
     caller: Caller | None = None
+    # The refusal of the first authentication (UNAUTHENTICATED, RATE_LIMITED, ...): every
+    # root field asks for the caller, and asking again would count one failed sign-in, or
+    # one more request over the limit, per field of a single operation.
+    refusal: Exception | None = None
+    # Root fields resolve concurrently: the first authenticates, the others wait for it.
+    authenticating: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 _operation: ContextVar[OperationState | None] = ContextVar("graphql_operation", default=None)
@@ -57,10 +65,19 @@ class Context:
         self.operation.loaders = Loaders(self.caller)
 
     async def caller(self) -> Caller:
-        """The authenticated caller of this operation (UNAUTHENTICATED otherwise)."""
+        """The authenticated caller of this operation (UNAUTHENTICATED otherwise); one
+        authentication per operation, whether it succeeds or is refused."""
         state = self.operation
         if state.caller is None:
-            state.caller = await self.authenticate(self)
+            async with state.authenticating:
+                if state.refusal is not None:
+                    raise state.refusal
+                if state.caller is None:
+                    try:
+                        state.caller = await self.authenticate(self)
+                    except Exception as exc:
+                        state.refusal = exc
+                        raise
         return state.caller
 
 

@@ -62,7 +62,7 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
             root = self.context.schema.get_root_type(node.operation)
             if root is None:
                 return
-            walk = _Walk(self.context, limit=max_cost)
+            walk = _Walk(self.context)
             cost = walk.selection(root, node.selection_set, multiplier=1, page_size=None)
             if cost > max_cost:
                 name = f"'{node.name.value}' " if node.name else ""
@@ -78,17 +78,17 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
 
 
 class _Walk:
-    """One operation's cost; stops counting once past `limit` (no need to go on)."""
+    """One operation's cost."""
 
-    def __init__(self, context: ValidationContext, *, limit: int) -> None:
+    def __init__(self, context: ValidationContext) -> None:
         self.fragments: dict[str, FragmentDefinitionNode] = {
             fragment.name.value: fragment
             for fragment in context.document.definitions
             if isinstance(fragment, FragmentDefinitionNode)
         }
         self.schema = context.schema
-        self.limit = limit
         self.spreading: set[str] = set()  # fragments on the current path (cycles)
+        self.fragment_costs: dict[tuple[str, int | None], int] = {}
 
     def selection(
         self,
@@ -116,25 +116,31 @@ class _Walk:
                     )
             elif isinstance(node, FragmentSpreadNode):
                 total += self.spread(node, multiplier, page_size)
-            if total > self.limit:
-                break
         return total
 
     def spread(self, node: FragmentSpreadNode, multiplier: int, page_size: int | None) -> int:
+        # A cost grows in proportion to its multiplier, so each fragment is walked once
+        # (per page size it is spread under) at 1 and multiplied: spreads of spreads
+        # would otherwise take time exponential in a short document's length.
         name = node.name.value
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self.spreading:
-            return 0  # unknown or cyclic: other rules report it
-        on = self.schema.get_type(fragment.type_condition.name.value)
-        if on is None:
-            return 0
-        self.spreading.add(name)
-        try:
-            return self.selection(
-                on, fragment.selection_set, multiplier=multiplier, page_size=page_size
+        key = (name, page_size)
+        if key not in self.fragment_costs:
+            fragment = self.fragments.get(name)
+            on = (
+                self.schema.get_type(fragment.type_condition.name.value)
+                if fragment is not None
+                else None
             )
-        finally:
-            self.spreading.discard(name)
+            if fragment is None or on is None or name in self.spreading:
+                return 0  # unknown or cyclic: other rules report it
+            self.spreading.add(name)
+            try:
+                self.fragment_costs[key] = self.selection(
+                    on, fragment.selection_set, multiplier=1, page_size=page_size
+                )
+            finally:
+                self.spreading.discard(name)
+        return multiplier * self.fragment_costs[key]
 
     def field(
         self, parent: GraphQLNamedType, node: FieldNode, multiplier: int, page_size: int | None

@@ -97,7 +97,12 @@ class Mutation:
     @strawberry.mutation(description="A new key for the caller; its secret is shown only now.")
     async def create_api_key(self, info: Info, label: str | None = None) -> CreatedApiKey:
         caller = await info.context.caller()
-        issued = await users.create_key(caller=caller, user_id=caller.user_id, label=label or "")
+        issued = await users.create_key(
+            caller=caller,
+            user_id=caller.user_id,
+            label=label or "",
+            max_active=info.context.runtime.limits.max_keys_per_user,
+        )
         return CreatedApiKey(key=issued.secret, api_key=ApiKey.from_model(issued.key))
 
     @strawberry.mutation(

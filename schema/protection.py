@@ -14,12 +14,11 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as alias_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from db.errors import ServiceError
 from schema.context import OperationScope
 from schema.cost import cost_rule
+from schema.document_limits import alias_rule, depth_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ async def _is_admin(context: object) -> bool:
 def limit_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ...]:
     """The validation rules of `limits`, beside graphql's own `specified_rules`."""
     rules: tuple[type[ASTValidationRule], ...] = (
-        depth_rule(limits.max_depth, None, None),
+        depth_rule(limits.max_depth),
         alias_rule(limits.max_aliases),
         cost_rule(limits.max_cost),
     )

@@ -4,6 +4,12 @@ The gateway verifies the provider's token and hands over its claims; the rules o
 is live here. The provider is the source of truth for such a user's name and role: each
 sign-in whose token says otherwise than the stored row updates it (and logs a role
 change), so a role is granted or withdrawn where the organisation manages its people.
+Only what a token says counts: a token without a storable name claim keeps the stored
+name, and one without the role claim (absent or null) keeps the stored role, so a
+provider that puts a claim in some tokens only (an ID token but not an access token, say)
+does not rename a user to their subject or demote an admin on every other request. A
+role claim that is present but does not hold `admin` makes a user. The first sign-in
+names the user by the subject and makes a user when the token says nothing.
 """
 
 from __future__ import annotations
@@ -75,35 +81,52 @@ def role_of(claim: object) -> Role:
     return Role.USER
 
 
+def claimed_role(claim: object) -> Role | None:
+    """The role a token's role claim gives (`role_of`); None when it has none to say."""
+    return None if claim is None else role_of(claim)
+
+
+def claimed_name(claim: object) -> str | None:
+    """The name claim as users.create would store it, trimmed to fit; None if unstorable."""
+    if isinstance(claim, str):
+        name = claim.strip()[:MAX_NAME_CHARS].strip()
+        if name and text_problem(name) is None:
+            return name
+    return None
+
+
 def name_of(claim: object, *, subject: str) -> str:
-    """The name claim as users.create would store it, else the subject, trimmed to fit."""
-    for candidate in (claim, subject):
-        if isinstance(candidate, str):
-            name = candidate.strip()[:MAX_NAME_CHARS].strip()
-            if name and text_problem(name) is None:
-                return name
-    return FALLBACK_NAME
+    """The name of a new user: the name claim, else the subject, trimmed to fit."""
+    return claimed_name(claim) or claimed_name(subject) or FALLBACK_NAME
 
 
 async def sign_in(
     *, issuer: str, subject: str, name: object, role: object, source: str = ""
 ) -> Caller:
     """The caller of a verified token: its user, created on first sign-in, updated when
-    the token's name or role differ; a disabled user is refused (`Unauthenticated`)."""
+    the token's name or role claim differ (an absent claim changes nothing, see the
+    module's note); a disabled user is refused (`Unauthenticated`)."""
     for claim, value in (("iss", issuer), ("sub", subject)):
         if not value or len(value) > MAX_CLAIM_CHARS or text_problem(value) is not None:
             auth_failures.note(reason=f"token {claim} claim unusable", source=source)
             raise Unauthenticated(f"token {claim} claim must be 1 to {MAX_CLAIM_CHARS} characters")
-    wanted_name, wanted_role = name_of(name, subject=subject), role_of(role)
+    wanted_name, wanted_role = claimed_name(name), claimed_role(role)
     known = _known.get((issuer, subject))
     if (
         known is not None
         and known.until > time.monotonic()
-        and (known.caller.name, known.caller.role) == (wanted_name, wanted_role)
+        and wanted_name in (None, known.caller.name)
+        and wanted_role in (None, known.caller.role)
     ):
         return known.caller
     forgotten_before = _forgotten
-    user = await find_or_create(issuer=issuer, subject=subject, name=wanted_name, role=wanted_role)
+    user = await find_or_create(
+        issuer=issuer,
+        subject=subject,
+        name=wanted_name,
+        role=wanted_role,
+        new_name=name_of(name, subject=subject),
+    )
     if user.disabled_at is not None:
         auth_failures.note(reason="disabled user (token)", source=source, actor_id=str(user.id))
         raise Unauthenticated("user is disabled")
@@ -117,12 +140,22 @@ async def sign_in(
     return caller
 
 
-async def find_or_create(*, issuer: str, subject: str, name: str, role: Role) -> User:
+async def find_or_create(
+    *,
+    issuer: str,
+    subject: str,
+    name: str | None,
+    role: Role | None,
+    new_name: str = FALLBACK_NAME,
+) -> User:
     """The user of (issuer, subject), created if there is none, with `name` and `role`
-    stored (a disabled user is returned unchanged). Two first sign-ins at once create one
-    user: the loser of the unique index reads the winner's row."""
+    stored; None keeps what is stored (a new user: `new_name`, a user). A disabled user is
+    returned unchanged. Two first sign-ins at once create one user: the loser of the
+    unique index reads the winner's row."""
     user = await User.get_or_none(issuer=issuer, subject=subject)
     if user is None:
+        name = new_name if name is None else name
+        role = Role.USER if role is None else role
         try:
             user = await User.create(issuer=issuer, subject=subject, name=name, role=role)
         except IntegrityError:
@@ -138,8 +171,10 @@ async def find_or_create(*, issuer: str, subject: str, name: str, role: Role) ->
                 details={"user_id": str(user.id), "role": str(role), "issuer": issuer},
             )
             return user
-    if user.disabled_at is None and (user.name, Role(user.role)) != (name, role):
-        await _update(user, name=name, role=role)
+    stored = (user.name, Role(user.role))
+    wanted = (stored[0] if name is None else name, stored[1] if role is None else role)
+    if user.disabled_at is None and wanted != stored:
+        await _update(user, name=wanted[0], role=wanted[1])
     return user
 
 

@@ -29,11 +29,13 @@ out for longer. Expired rows are pruned in batches of PRUNE_BATCH in the backgro
 store that cannot be reached fails open: requests are admitted on local counts, with a
 warning logged at most once a minute.
 
-Streams are counted exactly, at one statement per stream opened (a stream is costly
-anyway): each open stream is an entry of its own (a `rate_windows` row
+Streams are counted exactly, at one short transaction per stream opened (a stream is
+costly anyway): each open stream is an entry of its own (a `rate_windows` row
 "stream:<user>:<id>", or a member of the user's Redis sorted set) with an expiry renewed
 by the background task while it lasts; opening one inserts it and counts the user's live
-entries in the same statement, and takes it back out if that is over the limit. Closing
+entries under a per-user lock (PostgreSQL: an advisory lock, then one statement; Redis: a
+MULTI pipeline), so opens at once admit no more than the limit, and takes it back out if
+that is over the limit. Closing
 forgets it in the background (and at this process's next open for the user, in the same
 statement). A process that dies leaves its streams counted until they expire
 (STREAM_TTL), not forever; leases (db/services/leases.py) were not reused because a

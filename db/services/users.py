@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from db.errors import Invalid, NotFound, Unauthenticated
+from db.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from db.identity import Caller, require_admin
 from db.models import ApiKey, LogLevel, Role, User
 from db.ports import EventBroker, Runtime
@@ -82,8 +83,15 @@ async def create(
     return user, issued
 
 
-async def create_key(*, user_id: str, label: str = "", caller: Caller | None = None) -> IssuedKey:
-    """Issue a key for `user_id` (a caller: their own, admins anyone's; no caller: the console)."""
+async def create_key(
+    *,
+    user_id: str,
+    label: str = "",
+    caller: Caller | None = None,
+    max_active: int | None = None,
+) -> IssuedKey:
+    """Issue a key for `user_id` (a caller: their own, admins anyone's; no caller: the
+    console), refused past `max_active` active keys of the user's (None: no cap)."""
     label = label.strip()
     if len(label) > MAX_LABEL_CHARS:
         raise Invalid(f"must be at most {MAX_LABEL_CHARS} characters", field="label")
@@ -91,10 +99,23 @@ async def create_key(*, user_id: str, label: str = "", caller: Caller | None = N
         raise Invalid(problem, field="label")
     if caller is not None and not caller.is_admin and caller.user_id != user_id:
         raise NotFound("user not found")  # like every object the caller may not see
-    user = await get(user_id=user_id)
-    if user.disabled_at is not None:
-        raise Invalid("is disabled: its keys would not work", field="user_id")
-    issued = await _issue(user, label)
+    async with in_transaction():
+        user = await _get_locked(user_id)  # two creations at once count each other
+        if user.disabled_at is not None:
+            raise Invalid("is disabled: its keys would not work", field="user_id")
+        if caller is not None and not caller.is_admin and user.issuer is not None:
+            # A key would outlive the identity provider's say over this user: their role
+            # and their very access are read from each token, and a key reads neither.
+            raise Forbidden(
+                "users of an identity provider sign in with its tokens; "
+                "an admin may issue a key (chat-gateway key create)",
+                actor_id=caller.user_id,
+            )
+        if max_active is not None:
+            active = await ApiKey.filter(user_id=user.id, revoked_at__isnull=True).count()
+            if active >= max_active:
+                raise Invalid(f"at most {max_active} active keys per user: revoke one first")
+        issued = await _issue(user, label)
     await logs.record(
         level=LogLevel.INFO,
         event="key.created",
@@ -273,12 +294,12 @@ async def update_role(
     if caller is not None:
         require_admin(caller, "change roles")
     async with in_transaction():
-        user = await _get_locked(user_id)
+        user, other_admins = await _lock_with_admins(user_id)
         before = Role(user.role)
         if before is role:
             return user
-        if before is Role.ADMIN and user.disabled_at is None:
-            await _keep_an_admin(user, field="role")
+        if before is Role.ADMIN and user.disabled_at is None and not other_admins:
+            raise Invalid("the last enabled admin must stay one", field="role")
         user.role = role
         await user.save(update_fields=["role"])
     await _announce_change(user, events)
@@ -302,13 +323,13 @@ async def disable(
     if caller is not None:
         require_admin(caller, "disable users")
     async with in_transaction():
-        user = await _get_locked(user_id)
+        user, other_admins = await _lock_with_admins(user_id)
         if caller is not None and str(user.id) == caller.user_id:
             raise Invalid("you cannot disable yourself", field="id")
         if user.disabled_at is not None:
             return user
-        if Role(user.role) is Role.ADMIN:
-            await _keep_an_admin(user, field="id")
+        if Role(user.role) is Role.ADMIN and not other_admins:
+            raise Invalid("the last enabled admin must stay one", field="id")
         user.disabled_at = datetime.now(UTC)
         await user.save(update_fields=["disabled_at"])
     await _announce_change(user, events)
@@ -331,17 +352,22 @@ async def _get_locked(user_id: str) -> User:
     return user
 
 
-async def _keep_an_admin(user: User, *, field: str) -> None:
-    """Refuse to leave no enabled admin by taking `user` (an enabled admin) away."""
-    # The other admins' rows are locked too: two admins demoting each other at once
-    # cannot both see the other one still there.
-    others = await (
-        User.filter(role=Role.ADMIN, disabled_at__isnull=True)
-        .exclude(id=user.id)
+async def _lock_with_admins(user_id: str) -> tuple[User, list[User]]:
+    """The user `user_id` and the other enabled admins, their rows locked to the end of
+    the transaction (PostgreSQL), so two admins demoting or disabling each other at once
+    cannot both see the other still there. All are locked in one statement, in id order:
+    two such transactions never hold each other's rows (no deadlock)."""
+    if not is_uuid(user_id):
+        raise NotFound("user not found")
+    rows = await (
+        User.filter(Q(id=user_id) | Q(role=Role.ADMIN, disabled_at__isnull=True))
+        .order_by("id")
         .select_for_update()
     )
-    if not others:
-        raise Invalid("the last enabled admin must stay one", field=field)
+    user = next((row for row in rows if str(row.id) == user_id.lower()), None)
+    if user is None:
+        raise NotFound("user not found")
+    return user, [row for row in rows if row is not user and Role(row.role) is Role.ADMIN]
 
 
 async def _announce_change(user: User, events: EventBroker | None) -> None:

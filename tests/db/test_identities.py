@@ -115,13 +115,37 @@ def test_only_the_value_admin_makes_an_admin(claim: object, expected: Role) -> N
 
 async def test_the_token_updates_the_stored_name_and_role(app: Starlette) -> None:
     before = await identities.sign_in(issuer=ISSUER, subject="p", name="Pat", role="admin")
-    after = await identities.sign_in(issuer=ISSUER, subject="p", name="Pat Smith", role=None)
+    after = await identities.sign_in(issuer=ISSUER, subject="p", name="Pat Smith", role="user")
 
     assert (before.role, after.role, after.name) == (Role.ADMIN, Role.USER, "Pat Smith")
     user = await User.get(id=after.user_id)
     assert (user.name, user.role) == ("Pat Smith", Role.USER)
     changes = await LogEntry.filter(event="user.role_changed").count()
     assert changes == 1
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", 42, "bad\x00name"])
+async def test_a_token_without_a_storable_name_or_a_role_claim_keeps_the_stored_ones(
+    app: Starlette, name: object
+) -> None:
+    first = await identities.sign_in(issuer=ISSUER, subject="q", name="Quinn", role="admin")
+    entries = await LogEntry.all().count()
+
+    again = await identities.sign_in(issuer=ISSUER, subject="q", name=name, role=None)
+
+    assert (again.user_id, again.name, again.role) == (first.user_id, "Quinn", Role.ADMIN)
+    user = await User.get(id=first.user_id)
+    assert (user.name, user.role) == ("Quinn", Role.ADMIN)
+    assert await LogEntry.all().count() == entries  # no role change logged
+    # A role claim that is there and says something else still demotes.
+    demoted = await identities.sign_in(issuer=ISSUER, subject="q", name=None, role="viewer")
+    assert (demoted.name, demoted.role) == ("Quinn", Role.USER)
+
+
+async def test_a_first_token_without_claims_names_the_user_by_subject(app: Starlette) -> None:
+    caller = await identities.sign_in(issuer=ISSUER, subject="nameless", name=None, role=None)
+
+    assert (caller.name, caller.role) == ("nameless", Role.USER)
 
 
 async def test_a_disabled_user_is_refused_and_left_unchanged(app: Starlette) -> None:
@@ -170,3 +194,13 @@ async def test_a_remembered_subject_whose_token_says_otherwise_is_looked_up(
 
     assert promoted.role is Role.ADMIN
     assert (await User.get(issuer=ISSUER, subject="k")).role == Role.ADMIN
+
+
+async def test_a_remembered_subject_whose_token_omits_claims_costs_no_statement(
+    app: Starlette, remembered: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await identities.sign_in(issuer=ISSUER, subject="m", name="Max", role="admin")
+
+    async with counted(caplog) as statements:
+        again = await identities.sign_in(issuer=ISSUER, subject="m", name=None, role=None)
+    assert again == first and statements == []

@@ -6,13 +6,16 @@ switched between them); a fake clock moves the windows, so nothing waits on real
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
+from tortoise import connections
 
 from db.errors import RateLimited
 from db.identity import Caller
@@ -268,3 +271,67 @@ async def check_store(store: RateStore, *, prefix: str) -> None:
     assert await store.open_stream(user, "s4", ttl=30) == 1
     await store.close_streams({user: ["s4"]})
     assert await store.prune(batch=10) >= 0
+
+
+# Holds each stream insert of a slow user (`slow_user`) back 50 ms in the server, after
+# its statement took its snapshot and before it commits: the window in which concurrent
+# opens race.
+_SLOW_INSERTS = """
+CREATE OR REPLACE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$;
+CREATE TRIGGER test_slow_insert BEFORE INSERT ON rate_windows FOR EACH ROW
+WHEN (NEW.key LIKE 'stream:0000dead-%') EXECUTE FUNCTION test_slow_insert();
+"""
+
+
+def slow_user() -> str:
+    """A user id (a UUID, as log entries want) whose stream inserts `_SLOW_INSERTS` holds."""
+    return f"0000dead-{str(uuid.uuid4())[9:]}"
+
+
+@pytest.fixture
+async def slow_inserts(app: Starlette) -> AsyncIterator[None]:
+    connection = connections.get("default")
+    await connection.execute_script(_SLOW_INSERTS)
+    try:
+        yield
+    finally:
+        await connection.execute_script(
+            "DROP TRIGGER test_slow_insert ON rate_windows; DROP FUNCTION test_slow_insert();"
+        )
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's READ COMMITTED snapshots")
+async def test_concurrent_stream_opens_of_one_user_admit_exactly_the_limit(
+    slow_inserts: None,
+) -> None:
+    """Opens at once, on several pooled connections: each sees the ones before it."""
+    store = PostgresStore()
+    user = slow_user()
+    counts = await asyncio.gather(*(store.open_stream(user, f"s{n}", ttl=30) for n in range(8)))
+    assert sorted(counts) == list(range(1, 9))
+
+    caller = Caller(user_id=slow_user(), name="c", role=Role.USER, credential="key-c")
+    async with process(store, Clock(), max_streams_per_user=3):
+        results = await asyncio.gather(
+            *(rate_limits.open_stream(caller) for _ in range(8)), return_exceptions=True
+        )
+    assert sum(isinstance(result, rate_limits.StreamSlot) for result in results) == 3
+    assert sum(isinstance(result, RateLimited) for result in results) == 5
+
+
+async def test_counters_are_sent_in_key_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are locked in one order by every writer, so two upserts cannot deadlock."""
+    sent: list[tuple[str, list[Any]]] = []
+
+    async def rows(self: PostgresStore, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+        sent.append((sql, values))
+        return [{"key": key, "hits": hits} for key, hits in zip(values[0], values[1], strict=True)]
+
+    monkeypatch.setattr(PostgresStore, "_rows", rows)
+    totals = await PostgresStore().add({"req:b:1": 2, "reply:a:1": 1, "req:a:1": 3}, ttl=60)
+
+    assert totals == {"req:b:1": 2, "reply:a:1": 1, "req:a:1": 3}
+    sql, values = sent[0]
+    assert values[:2] == [["reply:a:1", "req:a:1", "req:b:1"], [1, 3, 2]]
+    assert "ORDER BY key" in sql

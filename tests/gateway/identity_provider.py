@@ -1,7 +1,8 @@
 """An identity provider for tests: signing keys made in the test, a JWKS on loopback.
 
 `IdentityProvider` serves `GET /jwks` from a real aiohttp server, counts the requests and
-can be told to fail; `Signer` holds a private key (RSA 2048 or EC P-256) and signs tokens.
+can be told to fail, to send the key set in small pieces, or to send far too much;
+`Signer` holds a private key (RSA 2048 or EC P-256) and signs tokens.
 `forged` builds the tokens no library would sign: `alg: none`, and HS256 keyed with the
 public key (the algorithm confusion attack).
 """
@@ -89,13 +90,19 @@ def forged(header: dict[str, Any], claims: dict[str, Any], *, hmac_secret: bytes
 
 class IdentityProvider:
     """A JWKS endpoint on loopback publishing `signers`; `status` other than 200 fails it,
-    `delay` (seconds) holds each answer back."""
+    `delay` (seconds) holds each answer back. `piece` > 0 sends the key set chunked in
+    pieces of that many bytes, `pause` seconds apart; `padding` bytes of blanks after it
+    make the document that much larger (`served` counts the bytes actually sent)."""
 
     def __init__(self, *signers: Signer) -> None:
         self.signers = list(signers)
         self.requests = 0
         self.status = 200
         self.delay = 0.0
+        self.piece = 0
+        self.pause = 0.0
+        self.padding = 0
+        self.served = 0
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -113,9 +120,25 @@ class IdentityProvider:
         assert self._runner is not None
         await self._runner.cleanup()
 
-    async def _jwks(self, request: web.Request) -> web.Response:
+    async def _jwks(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         await asyncio.sleep(self.delay)
         if self.status != 200:
             return web.json_response({"error": "unavailable"}, status=self.status)
-        return web.json_response({"keys": [signer.jwk() for signer in self.signers]})
+        document = {"keys": [signer.jwk() for signer in self.signers]}
+        if not self.piece:
+            return web.json_response(document)
+        body = json.dumps(document).encode() + b" " * self.padding
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()  # no Content-Length: the reader cannot know
+        await response.prepare(request)
+        try:
+            for start in range(0, len(body), self.piece):
+                piece = body[start : start + self.piece]
+                await response.write(piece)
+                self.served += len(piece)
+                await asyncio.sleep(self.pause)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client gave up reading: what was served is counted
+        return response

@@ -154,6 +154,10 @@ async def test_answers_name_only_an_allowed_origin(
     other = await client.get("/api/v1/model-configs", headers={**alice.headers, "Origin": OTHER})
 
     assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    exposed = allowed.headers["access-control-expose-headers"].lower().split(", ")
+    assert {"retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(
+        exposed
+    )
     assert "access-control-allow-origin" not in other.headers
 
 

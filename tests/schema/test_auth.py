@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from db.models import LogEntry
 from db.services import auth_failures, users
 from tests.factories import Account, make_account, make_config
 from tests.schema.conftest import OpenVariant
@@ -194,3 +195,23 @@ async def test_permission_denials_are_logged_as_summaries_with_the_actor(
     )  # once, though both paths check it
     assert {d["actorId"] for d in denials} == {alice.user_id}
     assert by_source["GraphQL logs"]["message"].startswith("permission denied: only admins may")
+
+
+# Nullable root fields: each one's error is reported, so each one asks for the caller.
+ALIASED = """query($id: ID!) {
+  a: session(id: $id) { id } b: session(id: $id) { id } c: modelConfig(id: $id) { id } }"""
+NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
+
+
+async def test_an_operation_is_authenticated_once_however_many_root_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every root field asks for the caller: a refusal is remembered, not asked (and
+    counted) again per field."""
+    headers = {"Authorization": "Bearer cgw_not-a-key"}
+    answer = await post(client, ALIASED, headers, {"id": NO_SUCH_ID})
+    assert answer.codes == ["UNAUTHENTICATED"] * 3, answer.errors
+
+    await auth_failures.flush()
+    failures = await LogEntry.filter(event="auth.failed")
+    assert [(entry.details or {}).get("count") for entry in failures] == [1]

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from graphql import Source, TokenKind, get_introspection_query, parse, validate
 from graphql.language import Lexer
+from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
+from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 
 from gateway.settings import Settings
 from schema import build_schema
 from schema.cost import cost_rule
+from schema.document_limits import alias_rule, depth_rule
 from tests.factories import Account
+from tests.schema.compiled_corpus import CASES
 from tests.schema.conftest import OpenVariant
 from tests.schema.gql import new_session, ok, post
 
@@ -175,3 +180,50 @@ async def test_a_document_over_the_cost_limit_is_refused_by_both_paths(
             assert "could return up to 20,402 objects; the limit is 20,000" in error["message"]
             light = SESSIONS_WITH_MESSAGES % "10"
             assert not (await post(limited, light, alice, {"n": 100})).errors
+
+
+def fragment_tower(levels: int, leaf: str = "id") -> str:
+    """`me { ...F0 }` where each fragment spreads the next ten times: short to write,
+    10^levels fields once expanded."""
+    fragments = []
+    for n in range(levels):
+        body = " ".join([f"...F{n + 1}"] * 10) if n < levels - 1 else leaf
+        fragments.append(f"fragment F{n} on User {{ {body} }}")
+    return "{ me { ...F0 } } " + " ".join(fragments)
+
+
+def limit_messages(document: str, rules: list[Any]) -> list[str]:
+    return sorted(e.message for e in validate(build_schema()._schema, parse(document), rules))
+
+
+def test_the_depth_and_alias_rules_say_what_strawberrys_say() -> None:
+    # Strawberry's depth rule repeats its message at each field past the limit; ours says
+    # it once per operation.
+    theirs = [strawberry_depth(4, None, None), strawberry_aliases(3)]
+    ours = [depth_rule(4), alias_rule(3)]
+    documents = [
+        *(deep(depth) for depth in range(2, 8)),
+        *(aliased(count) for count in range(1, 6)),
+        *(case.query for case in CASES if case.query.count("{") == case.query.count("}")),
+        fragment_tower(3, "a: id b: name"),
+        "{ sessions { ...S } } fragment S on ChatSessionConnection { edges { node { "
+        "x: messages { edges { node { y: session { id } } } } } } }",
+        "query Named { me { ... on User { a: id b: name c: role d: id } } }",
+        "{ a: me { __typename } } query Other { me { __schema: __typename } }",
+    ]
+    for document in documents:
+        assert set(limit_messages(document, ours)) == set(limit_messages(document, theirs)), (
+            document
+        )
+
+
+def test_a_tower_of_fragments_is_measured_whole_and_refused() -> None:
+    # 10^12 aliased fields and objects: each fragment is measured once, so the document
+    # validates at once (Strawberry's own rules would walk every spread).
+    document = fragment_tower(12, "a: apiKeys { id }")
+    messages = limit_messages(document, [depth_rule(12), alias_rule(30), cost_rule(50_000)])
+    assert messages == [
+        f"{10**11:,} aliases found. Allowed: 30".replace(",", ""),
+        f"Operation could return up to {1 + 100 * 10**11:,} objects; the limit is 50,000 "
+        "(ask for smaller pages).",
+    ]

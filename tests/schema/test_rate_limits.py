@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from db.services import rate_limits
 from gateway.settings import Settings, load_settings
 from tests.factories import Account, make_config
 from tests.schema.gql import SEND, new_session, post
@@ -91,3 +92,21 @@ async def test_a_second_stream_is_rate_limited(
         payload = message["payload"]
         errors = payload if isinstance(payload, list) else payload.get("errors", [payload])
         check_rate_limited(errors[0])
+
+
+async def test_an_operation_over_the_limit_is_refused_and_counted_once(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    """Three (nullable) root fields ask for the caller: one request, one refusal."""
+    for _ in range(PER_MINUTE):
+        assert (await post(client, ME, alice)).errors == []
+    document = """query($id: ID!) {
+      a: session(id: $id) { id } b: session(id: $id) { id } c: modelConfig(id: $id) { id } }"""
+
+    answer = await post(client, document, alice, {"id": "00000000-0000-4000-8000-000000000000"})
+
+    assert answer.codes == ["RATE_LIMITED"] * 3, answer.errors
+    limiter = rate_limits._active
+    assert limiter is not None
+    refusals = [tally.count for (kind, _), tally in limiter.refusals.items() if kind == "req"]
+    assert refusals == [1]

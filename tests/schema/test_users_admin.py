@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from db.models import LogEntry, Role, User
 from db.services import auth_failures, users
 from schema.cursors import key_cursor
 from tests.factories import Account, make_account
+from tests.schema.conftest import OpenVariant
 from tests.schema.gql import fails, ok, post
 
 USERS = """query($first: Int, $after: String) {
@@ -258,3 +260,49 @@ async def test_user_changes_are_audited_with_the_actor_and_never_a_secret(
     )
     text = orjson.dumps([(r.message, r.details) for r in rows]).decode()
     assert created["key"] not in text
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin_and_no_error(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    other = await make_account("second", admin=True)
+    for _ in range(5):
+        answers = await asyncio.gather(
+            post(client, SET_ROLE, admin, {"id": other.user_id, "role": "USER"}),
+            post(client, SET_ROLE, other, {"id": admin.user_id, "role": "USER"}),
+        )
+        # One wins; the other is then the last admin, or no admin at all by the time its
+        # role is read (never a database error).
+        codes = sorted(code for answer in answers for code in answer.codes)
+        assert len(codes) == 1 and codes[0] in ("BAD_USER_INPUT", "FORBIDDEN"), answers
+        admins = [u for u in await users.list_all() if Role(u.role) is Role.ADMIN]
+        assert len(admins) == 1
+        demoted = other if str(admins[0].id) == admin.user_id else admin
+        await users.update_role(user_id=demoted.user_id, role=Role.ADMIN)
+
+
+async def test_a_user_holds_a_bounded_number_of_active_keys(
+    client: httpx.AsyncClient, variant: OpenVariant, alice: Account
+) -> None:
+    create = 'mutation { createApiKey(label: "more") { apiKey { id } } }'
+    async with variant(MAX_KEYS_PER_USER="3") as capped:
+        for _ in range(2):  # alice's first key, and two more
+            await ok(capped, create, alice)
+        error = await fails(capped, create, alice, code="BAD_USER_INPUT")
+        assert error["message"] == "at most 3 active keys per user: revoke one first"
+        (key,) = [k for k in await users.list_keys(user_id=alice.user_id) if k.label == "more"][:1]
+        await users.revoke_key(key_id_or_prefix=str(key.id))
+        await ok(capped, create, alice)
+
+
+async def test_an_identity_providers_user_cannot_issue_themselves_a_key(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
+    await User.filter(id=alice.user_id).update(issuer="https://idp.test", subject="alice")
+    create = 'mutation { createApiKey(label: "mine") { apiKey { id } } }'
+
+    error = await fails(client, create, alice, code="FORBIDDEN")
+
+    assert "identity provider" in error["message"]
+    issued = await users.create_key(user_id=alice.user_id, label="given")  # the console may
+    assert str(issued.key.user_id) == alice.user_id
