@@ -357,7 +357,8 @@ async def test_a_stalled_subscriber_that_uvicorns_keepalive_closes_leaves_no_tra
 
     assert live.received == history[history.index(live.received[0]) :]
     assert live.slow.ended
-    assert live.slow.result_ids()[-1] != history[-1]
+    # Not everything reached it (on a busy machine uvicorn may end it before the first).
+    assert live.slow.result_ids()[-1:] != history[-1:]
     assert CUT_OFF_LINE not in gateway.output()
 
 
