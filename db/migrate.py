@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aerich import Command
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 import migrations
 from db.config import APP_LABEL, database_dialect, tortoise_config
@@ -33,6 +33,26 @@ async def upgrade(database_url: str) -> list[str]:
     )
     async with command:
         return await command.upgrade(run_in_transaction=True)
+
+
+def shipped(dialect: str) -> list[str]:
+    """The migration files this release ships for `dialect`, in order."""
+    folder = location(dialect) / APP_LABEL
+    return sorted(path.name for path in folder.glob("*.py") if path.name[0].isdigit())
+
+
+async def unapplied() -> list[str]:
+    """Shipped migrations the open database (Tortoise's default connection) lacks.
+
+    Raises what the database raises: a database never migrated has no `aerich` table."""
+    connection = connections.get("default")
+    dialect = "postgres" if connection.capabilities.dialect == "postgres" else "sqlite"
+    _, rows = await connection.execute_query(
+        "SELECT version FROM aerich WHERE app = " + ("$1" if dialect == "postgres" else "?"),
+        [APP_LABEL],
+    )
+    applied = {row["version"] for row in rows}
+    return [name for name in shipped(dialect) if name not in applied]
 
 
 @asynccontextmanager

@@ -157,3 +157,26 @@ class Runtime:
     models: ModelRegistry
     events: EventBroker
     limits: Limits = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyReport:
+    """How one model reply went: what an `Observer` counts."""
+
+    provider: str
+    config_id: str
+    # "ok", "cancelled", or the kind of failure ("timeout", "upstream_status", ...).
+    outcome: str
+    seconds: float
+    first_token_seconds: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Observer(Protocol):
+    """Receives reports of the service layer's work (metrics); each call must be cheap and
+    must never raise."""
+
+    def reply_finished(self, report: ReplyReport) -> None: ...
+
+    def log_written(self, *, level: str) -> None: ...

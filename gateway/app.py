@@ -16,16 +16,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
+from db import observing
 from db.events import InProcessBroker
 from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
-from db.services import auth_failures, logs, reply_runs, users
-from gateway import auth, processes, rate_limiting, rest, shutdown
+from db.services import auth_failures, log_retention, logs, reply_runs, users
+from gateway import auth, metrics, processes, rate_limiting, rest, shutdown
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
+from gateway.health import Readiness
 from gateway.log_config import configure_logging
 from gateway.middleware import RequestBody
+from gateway.observe import RequestObserver, count_subscriptions
 from gateway.providers import ProviderRegistry, default_registry
 from gateway.security_headers import SecurityHeaders
 from gateway.settings import Settings, get_settings
@@ -48,7 +51,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI application; `models` and `events` let tests plug in their own ports."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     registry = models or default_registry(settings)
     if events is None:
         # On PostgreSQL every process shares events; on SQLite there is only one process.
@@ -76,10 +79,19 @@ def create_app(
             auth_failures.reporting(every=settings.auth_failure_log_interval),
             processes.shared(runtime),
             rate_limiting.limiting(settings),
+            log_retention.pruning(
+                retention=log_retention.Retention(
+                    days=settings.log_retention_days, max_rows=settings.log_max_rows
+                ),
+                every=settings.log_prune_interval,
+            ),
         ):
+            pool_use = asyncio.create_task(metrics.refreshing_pool())
             try:
                 yield
             finally:
+                pool_use.cancel()
+                metrics.process_ended()
                 # uvicorn has stopped accepting and waited for open requests and streams;
                 # turns that run on without a listener get what is left of the grace.
                 stopped = await reply_runs.drain(
@@ -113,8 +125,20 @@ def create_app(
         WebSocketRoute(GRAPHQL_PATH, graphql),
         *rest.routes(),
         Route("/healthz", health, methods=["GET"]),
+        Route("/readyz", Readiness().endpoint, methods=["GET"]),
     ]
+    if settings.metrics_enabled:
+        observing.install(metrics.PrometheusObserver())
+        count_subscriptions(graphql)
+        routes.append(Route("/metrics", metrics.endpoint(token=settings.metrics_token)))
     middleware = [
+        # Outermost of all: every answer, refusals included, carries the request id.
+        Middleware(
+            RequestObserver,
+            access_log=settings.access_log,
+            metrics=settings.metrics_enabled,
+            unobserved=("/healthz", "/readyz", "/metrics"),
+        ),
         # Outermost: every answer gets the headers, refusals and CORS preflights included.
         Middleware(SecurityHeaders),
         Middleware(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from db.identity import Caller
 from db.services import identities, rate_limits, users
 from gateway.jwt_auth import JwtVerifier
+from gateway.request_info import note_caller
 from gateway.settings import Settings
 
 # The process's JWT verifier (None: JWT sign-in is off), set as the app starts.
@@ -46,6 +47,7 @@ async def authenticate(headers: Mapping[str, str], *, source: str) -> Caller:
         caller = await _jwt.caller(token, source=source)
     else:
         caller = await users.authenticate(token=token, source=source)
+    note_caller(caller.user_id)  # the access line's user, rate limited or not
     # Every door authenticates each request (each WebSocket operation) here, once:
     # the one place requests are counted against RATE_LIMIT_PER_MINUTE (`RateLimited`).
     await rate_limits.admit_request(caller)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db import request_context
 from db.errors import Invalid, RateLimited, ServiceError
 from db.services import logs
 from gateway import graphql
@@ -93,7 +94,7 @@ def _allowed_methods(request: Request) -> str:
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     """Anything unexpected: a reference the operator can find, nothing internal shown."""
-    reference = uuid.uuid4().hex[:12]
+    reference = request_context.current() or uuid.uuid4().hex[:12]  # the request id
     logger.error(
         "internal error %s on %s %s", reference, request.method, request.url.path, exc_info=exc
     )

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from db.errors import Invalid, RateLimited, Unauthenticated
 from gateway import json_input
 from gateway.auth import authenticate
+from gateway.request_info import note_operation
 from schema import CompiledReads
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ async def answer(reads: CompiledReads, request: Request, *, max_json_depth: int)
         body = json_input.decode(await request.body(), max_depth=max_json_depth)
     except Invalid:
         return None
+    note_operation(body)
     if not isinstance(body, dict) or not body.keys() <= _MEMBERS:
         return None
     query, variables, operation_name = (

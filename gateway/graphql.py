@@ -38,6 +38,7 @@ from db.identity import Caller
 from db.ports import EventBroker, Runtime
 from gateway import fast_reads, json_input
 from gateway.auth import authenticate
+from gateway.request_info import note_operation
 from gateway.security_headers import page_csp
 from schema import CompiledReads, GraphQLLimits, build_compiled_reads, build_schema
 from schema.context import Context
@@ -334,6 +335,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP bodies: problems become BAD_USER_INPUT naming where they are."""
         body = json_input.decode(data, max_depth=self.runtime.limits.max_json_depth)
+        note_operation(body)
         if not isinstance(body, dict | list):  # a list: a batch, which strawberry refuses
             raise Invalid("must be a JSON object", field="body")
         return body
@@ -341,6 +343,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
         """A GET's `variables` and `extensions` are JSON documents of their own."""
         data: dict[str, Any] = dict(params)
+        note_operation(data)
         for name in ("variables", "extensions"):
             if data.get(name):
                 data[name] = json_input.decode(

@@ -9,6 +9,7 @@ a head costs at most the limit plus one read of the socket.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -91,6 +92,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [
+            # Its headers were never read whole: always a fresh request id.
+            b"x-request-id: " + uuid.uuid4().hex.encode() + b"\r\n",
             b"content-type: application/json\r\n",
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n\r\n",

@@ -15,6 +15,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from db import request_context
 from db.errors import (
     Busy,
     Forbidden,
@@ -86,7 +87,7 @@ def shape(error: GraphQLError, *, refused_before_execution: bool = False) -> Non
     elif error.path is None and (refused_before_execution or _is_request_error(error)):
         extensions["code"] = _request_error_code(error)
     else:
-        reference = uuid.uuid4().hex[:12]
+        reference = request_context.current() or uuid.uuid4().hex[:12]  # the request id
         logger.error("internal error %s in %s", reference, error.path, exc_info=original)
         _record(reference, error, original)
         extensions["code"] = "INTERNAL_SERVER_ERROR"

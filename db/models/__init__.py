@@ -23,7 +23,12 @@ __models__ = [
     RateWindow,
 ]
 
+# Rows that live for seconds or minutes (UNLOGGED on PostgreSQL: lost in a crash by
+# design): reply pieces, big event bodies, rate counters. A data move (db.transfer) skips them.
+EPHEMERAL = (EventPayload, ReplyStream, ReplyChunk, RateWindow)
+
 __all__ = [
+    "EPHEMERAL",
     "ApiKey",
     "ChatSession",
     "EventPayload",

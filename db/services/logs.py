@@ -11,6 +11,7 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
+from db import observing, request_context
 from db.errors import Invalid
 from db.identity import Caller, require_admin
 from db.models import LogEntry, LogLevel
@@ -32,7 +33,10 @@ async def record(
     actor_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write one entry; a failure to log is reported but never fails the operation itself."""
+    """Write one entry; a failure to log is reported but never fails the operation itself.
+
+    An entry written while serving a request carries its id in `details.request_id`."""
+    details = request_context.tagged(details)
     try:
         await LogEntry.create(
             level=level,
@@ -42,6 +46,7 @@ async def record(
             actor_id=actor_id,
             details=storable(dict(details)) if details else None,
         )
+        observing.observer().log_written(level=str(level))
     except Exception:
         logger.exception("could not write log entry %s: %s", event, message)
 

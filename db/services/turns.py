@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from tortoise import connections
 
+from db import observing, request_context
 from db.errors import Invalid, ModelFailed, NotFound
 from db.identity import Caller
 from db.models import LogLevel, Message, MessageType
@@ -39,6 +40,7 @@ from db.ports import (
     ModelReply,
     ModelSpec,
     ReplyDelta,
+    ReplyReport,
     Runtime,
     estimate_tokens,
     estimate_tokens_sql,
@@ -305,6 +307,7 @@ async def _answer(
             stopped = await asyncio.shield(
                 _store_reply(runtime, lease, question, reply_id, partial.content, metadata, buffer)
             )
+            _observe(spec, "cancelled", started, first_piece_at, partial)
             if reason not in (STOP_REQUESTED, SHUTTING_DOWN):
                 raise
             # A stop is the end of this turn, not of the task running it: listeners get
@@ -315,10 +318,12 @@ async def _answer(
             yield AiMessageStored(stopped)
             return
         except ModelError as exc:
+            _observe(spec, str(exc.details.get("reason") or "model_error"), started, first_piece_at)
             await _report_failure(caller, session_id, spec, exc)
             raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
         except Exception as exc:
             logger.exception("provider %s raised unexpectedly", spec.provider)
+            _observe(spec, "unexpected", started, first_piece_at)
             await _report_failure(caller, session_id, spec, exc)
             raise ModelFailed("the AI model failed to reply") from exc
 
@@ -327,12 +332,17 @@ async def _answer(
             event="message.answered",
             message=f"{spec.model_name} ({spec.provider}) answered in {metadata['latency_ms']} ms",
             actor_id=caller.user_id,
-            details={"session_id": session_id, "message_id": str(reply_id)}
-            | {name: metadata.get(name) for name in _LOGGED_METADATA},
+            details=request_context.tagged(
+                {"session_id": session_id, "message_id": str(reply_id)}
+                | {name: metadata.get(name) for name in _LOGGED_METADATA}
+            )
+            or {},
         )
         answer = await _store_reply(
             runtime, lease, question, reply_id, reply.content, metadata, buffer, answered
         )
+        _observe(spec, "ok", started, first_piece_at, reply)
+        observing.observer().log_written(level=LogLevel.INFO.value)
     yield AiMessageStored(answer)
 
 
@@ -516,6 +526,28 @@ def _reply_metadata(
     if first_piece_at is not None:
         metadata["time_to_first_token_ms"] = round((first_piece_at - started) * 1000, 1)
     return metadata
+
+
+def _observe(
+    spec: ModelSpec,
+    outcome: str,
+    started: float,
+    first_piece_at: float | None,
+    reply: ModelReply | None = None,
+) -> None:
+    """Tell the process's observer (metrics) how a reply went."""
+    usage = reply.usage if reply is not None else None
+    observing.observer().reply_finished(
+        ReplyReport(
+            provider=spec.provider,
+            config_id=spec.config_id,
+            outcome=outcome,
+            seconds=time.perf_counter() - started,
+            first_token_seconds=None if first_piece_at is None else first_piece_at - started,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
+        )
+    )
 
 
 async def _report_failure(caller: Caller, session_id: str, spec: ModelSpec, exc: Exception) -> None:

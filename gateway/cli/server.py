@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +23,7 @@ from db.config import database_dialect
 from gateway import bootstrap
 from gateway.cli.common import FIXABLE, clean_failure, main, settings
 from gateway.http_protocol import BoundedHeadProtocol
+from gateway.settings import Settings
 
 
 @main.command()
@@ -28,6 +34,8 @@ from gateway.http_protocol import BoundedHeadProtocol
 def serve(host: str | None, port: int | None, workers: int | None, no_migrate: bool) -> None:
     """Start the HTTP server (applies pending migrations first unless told not to)."""
     config = settings(host=host, port=port, workers=workers)
+    if config.metrics_enabled and (config.workers > 1 or "PROMETHEUS_MULTIPROC_DIR" in os.environ):
+        _share_metrics()
     # Build the app once here: a setting it cannot work with stops us before anything
     # is migrated or any key is printed.
     from gateway.app import create_app
@@ -41,14 +49,14 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         except FIXABLE as exc:
             raise clean_failure(exc) from exc
         for name in prepared.applied:
-            click.echo(f"applied migration {name}", err=True)
+            _note(config, f"applied migration {name}")
         if prepared.first_admin is not None:
             click.echo(
                 "First admin created (shown once; set BOOTSTRAP_ADMIN=false to skip):\n"
                 f"  user_id: {prepared.first_admin.key.user_id}\n"
                 f"  api_key: {prepared.first_admin.secret}"
             )
-    click.echo(f"serving on http://{config.host}:{config.port}", err=True)
+    _note(config, f"serving on http://{config.host}:{config.port}")
     sys.stdout.flush()
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
     # default handler restored (it restores this one), which would end the process as
@@ -60,7 +68,10 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         port=config.port,
         workers=config.workers,
         log_level=config.log_level,
-        access_log=config.access_log,
+        # Our own handler (gateway.log_config) writes uvicorn's lines too, JSON or text;
+        # the access line is the app's (gateway.observe): uvicorn's costs throughput.
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
         http=BoundedHeadProtocol,
         ws_max_size=config.ws_max_message_bytes,
@@ -68,6 +79,30 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         # app's shutdown then gives replies still running what is left of it.
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace_seconds)),
     )
+
+
+def _note(config: Settings, line: str) -> None:
+    """A start-up line on stderr: a log line with LOG_FORMAT=json (one JSON object each)."""
+    if config.log_format == "json":
+        logging.getLogger("gateway.serve").info(line)
+    else:
+        click.echo(line, err=True)
+
+
+def _share_metrics() -> None:
+    """Several workers: prometheus-client's multiprocess mode, in a fresh folder.
+
+    Set before anything imports prometheus_client (it picks its value store on import);
+    the workers inherit it, each writes its own files, and any one answers a scrape with
+    the sum. The folder is new (or emptied) at every start: no former run's counts."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:  # the operator's folder: emptied of a former run's files
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return
+    folder = tempfile.mkdtemp(prefix="chat-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

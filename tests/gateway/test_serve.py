@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.servers import CHAT_GATEWAY, Server, StartServer, child_env, free_port, scratch_database
@@ -61,3 +62,28 @@ def test_serve_without_bootstrap_admin_shows_no_key(
     assert "applied migration" in server.output()
     assert "First admin created" not in server.output()
     assert "api_key" not in server.output()
+
+
+def test_serve_starts_quietly_and_logs_json_lines(
+    fresh_database: str, servers: StartServer
+) -> None:
+    """No ORM chatter at start; with LOG_FORMAT=json every log line is a JSON object, the
+    access line (ACCESS_LOG=true) included; no uvicorn access line."""
+    server = serve(
+        servers, fresh_database, LOG_FORMAT="json", ACCESS_LOG="true", BOOTSTRAP_ADMIN="false"
+    )
+    with httpx.Client(base_url=server.base_url) as http:
+        answer = http.get("/api/v1/model-configs", headers={"X-Request-ID": "serve-1"})
+    assert answer.status_code == 401 and answer.headers["x-request-id"] == "serve-1"
+    server.stop()
+    output = server.output()
+    assert "Tortoise-ORM" not in output
+    lines = [orjson.loads(line) for line in output.splitlines() if line.strip()]
+    assert any(line["message"].startswith("serving on") for line in lines)
+    [access] = [line for line in lines if line["logger"] == "gateway.access"]
+    assert (access["request_id"], access["route"], access["status"]) == (
+        "serve-1",
+        "/api/v1/model-configs",
+        401,
+    )
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]

@@ -88,8 +88,9 @@ async def test_unexpected_exception_is_a_bare_500_and_logged(
     )
     message = refused(response, 500)
     assert not [word for word in INTERNALS if word in response.text]
-    found = re.fullmatch(r"internal server error \(reference ([0-9a-f]{12})\)", message)
+    found = re.fullmatch(r"internal server error \(reference ([0-9a-f]{32})\)", message)
     assert found, message
+    assert found.group(1) == response.headers["x-request-id"]  # the reference is the request id
     await audit.flush()  # the entry is written in the background: the answer never waits
     logs = await client.get(url("/logs"), params={"level": "error"}, headers=admin.headers)
     [entry] = [e for e in ok(logs)["logs"] if e["event"] == "internal.error"]

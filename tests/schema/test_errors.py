@@ -98,7 +98,7 @@ async def test_an_unexpected_error_is_masked_logged_and_recorded(
         client, CREATE_CONFIG, admin, {"input": values}, code="INTERNAL_SERVER_ERROR"
     )
 
-    match = re.fullmatch(r"Internal server error \(reference ([0-9a-f]{12})\)", error["message"])
+    match = re.fullmatch(r"Internal server error \(reference ([0-9a-f]{32})\)", error["message"])
     assert match, error
     reference = match.group(1)
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
