@@ -129,7 +129,7 @@ def create_app(
     ]
     if settings.metrics_enabled:
         observing.install(metrics.PrometheusObserver())
-        count_subscriptions(graphql)
+        count_subscriptions(graphql, max_tokens=settings.graphql_max_tokens)
         routes.append(Route("/metrics", metrics.endpoint(token=settings.metrics_token)))
     middleware = [
         # Outermost of all: every answer, refusals included, carries the request id.

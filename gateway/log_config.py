@@ -7,7 +7,9 @@ and the record's extra fields.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,7 +74,10 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson cannot write (integers past 64 bits): as text
+            return json.dumps(line, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str, *, log_format: str = "text") -> None:
@@ -81,7 +86,9 @@ def configure_logging(level: str, *, log_format: str = "text") -> None:
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_gateway", False)), None)
     if handler is None:
-        handler = logging.StreamHandler()
+        # stdout, where a process supervisor or container runtime collects it; only the
+        # server configures logging (the CLI's commands keep stdout for their JSON).
+        handler = logging.StreamHandler(sys.stdout)
         handler.addFilter(RequestIdFilter())
         handler._gateway = True  # type: ignore[attr-defined]
         root.addHandler(handler)

@@ -26,6 +26,9 @@ from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.metrics import RequestCounts, active_streams, active_subscriptions, internal_errors
 from gateway.request_info import CURRENT, RequestInfo
 
+# Methods counted by name; any other a client sends is counted as OTHER.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 access_logger = logging.getLogger("gateway.access")
 
 HEADER = b"x-request-id"
@@ -102,13 +105,14 @@ class RequestObserver:
     def _observed(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
         route: BaseRoute | None = scope.get("route")
         template = getattr(route, "path", None) or UNMATCHED
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         if status >= 500:
             internal_errors.inc()
         if self.counts is not None:
-            label = (
-                self.counts.graphql_route(info.operation) if template == GRAPHQL_PATH else template
-            )
+            # A name is a client's word: only an authenticated caller's names take label
+            # slots (an anonymous flood cannot use them up).
+            named = info.operation if info.user_id is not None else None
+            label = self.counts.graphql_route(named) if template == GRAPHQL_PATH else template
             self.counts.observe(route=label, method=method, status=status, seconds=seconds)
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
             duration_ms = round(seconds * 1000, 2)
@@ -139,16 +143,20 @@ def _is_event_stream(message: Message) -> bool:
     return False
 
 
-def count_subscriptions(endpoint: GraphQL[Any, Any]) -> None:
+def count_subscriptions(endpoint: GraphQL[Any, Any], *, max_tokens: int) -> None:
     """Keep `active_subscriptions` as the endpoint's schema runs subscriptions: `stream`
-    (graphql-transport-ws, any operation type) and `subscribe` (legacy graphql-ws)."""
+    (graphql-transport-ws, any operation type) and `subscribe` (legacy graphql-ws).
+    `max_tokens` is GRAPHQL_MAX_TOKENS: the document is read before anyone is
+    authenticated, so no further than Strawberry itself would read it."""
     schema = endpoint.schema
     stream, subscribe = schema.stream, schema.subscribe
 
     async def counted_stream(query: str | None, *args: Any, **kwargs: Any) -> Any:
         result = await stream(query, *args, **kwargs)
         operation_name = kwargs.get("operation_name")
-        if isinstance(result, AsyncGenerator) and _is_subscription(query, operation_name):
+        if isinstance(result, AsyncGenerator) and _is_subscription(
+            query, operation_name, max_tokens
+        ):
             return _counted(result)
         return result
 
@@ -162,16 +170,30 @@ def count_subscriptions(endpoint: GraphQL[Any, Any]) -> None:
     schema.subscribe = counted_subscribe  # type: ignore[method-assign]
 
 
-@lru_cache(maxsize=256)
-def _is_subscription(query: str | None, operation_name: str | None) -> bool:
-    """Whether the document's chosen operation is a subscription (False if it is invalid)."""
+def _is_subscription(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
+    """Whether the document's chosen operation is a subscription (False if it is invalid
+    or longer than Strawberry accepts); short documents' answers are cached."""
     if not query:
         return False
+    if len(query) > MAX_CACHED_QUERY_CHARS:
+        return _read_operation_type(query, operation_name, max_tokens)
+    return _cached_operation_type(query, operation_name, max_tokens)
+
+
+# Documents longer than this are read each time rather than kept in the cache.
+MAX_CACHED_QUERY_CHARS = 16_384
+
+
+def _read_operation_type(query: str, operation_name: str | None, max_tokens: int) -> bool:
     try:
-        operation = get_operation_ast(parse(query), operation_name)
+        document = parse(query, no_location=True, max_tokens=max_tokens)
+        operation = get_operation_ast(document, operation_name)
     except GraphQLError:
         return False
     return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
+
+_cached_operation_type = lru_cache(maxsize=256)(_read_operation_type)
 
 
 async def _counted(events: AsyncGenerator[Any]) -> AsyncGenerator[Any]:

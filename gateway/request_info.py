@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 # A GraphQL document's first named operation, for a request that names none itself.
 _OPERATION = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
+# An operation name as GraphQL spells them, at most 64 characters.
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 
 @dataclass(slots=True)
@@ -43,4 +45,5 @@ def note_operation(body: object) -> None:
         query = body.get("query")
         found = _OPERATION.match(query) if isinstance(query, str) else None
         name = found.group(1) if found else None
-    info.operation = name
+    # Only a GraphQL name (no newline to forge a log line, no megabyte of label) is kept.
+    info.operation = name if name is not None and _NAME.fullmatch(name) else None

@@ -82,11 +82,12 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
 
 
 def _note(config: Settings, line: str) -> None:
-    """A start-up line on stderr: a log line with LOG_FORMAT=json (one JSON object each)."""
+    """A start-up line on stdout, beside the logs: a log line with LOG_FORMAT=json (one
+    JSON object each)."""
     if config.log_format == "json":
         logging.getLogger("gateway.serve").info(line)
     else:
-        click.echo(line, err=True)
+        click.echo(line)
 
 
 def _share_metrics() -> None:

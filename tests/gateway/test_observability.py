@@ -3,7 +3,9 @@ through the real app (both doors)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from db.models import LogEntry
-from gateway import health
+from gateway import health, observe
 from gateway.app import create_app
-from gateway.log_config import configure_logging
+from gateway.log_config import JsonFormatter, configure_logging
 from gateway.metrics import MAX_OPERATIONS, RequestCounts
 from gateway.providers import EchoProvider, ProviderRegistry
 from gateway.settings import Settings, load_settings
@@ -137,7 +139,7 @@ async def test_readyz_names_pending_migrations_and_an_unreachable_database(
 async def test_a_positive_migration_check_is_kept(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    readiness = health.Readiness()
+    readiness = health.Readiness(reuse_seconds=0)  # every probe checks
     assert (await readiness.endpoint(None)).status_code == 200  # type: ignore[arg-type]
 
     async def must_not_run() -> list[str]:
@@ -145,6 +147,25 @@ async def test_a_positive_migration_check_is_kept(
 
     monkeypatch.setattr(health.migrate, "unapplied", must_not_run)
     assert (await readiness.endpoint(None)).status_code == 200  # type: ignore[arg-type]
+    assert readiness.checks == 2
+
+
+async def test_a_flood_of_readiness_probes_checks_once_a_second(
+    client: httpx.AsyncClient,
+) -> None:
+    now = [100.0]
+    readiness = health.Readiness(clock=lambda: now[0])
+
+    answers = await asyncio.gather(*(readiness.endpoint(None) for _ in range(50)))  # type: ignore[arg-type]
+
+    assert {answer.status_code for answer in answers} == {200}
+    assert readiness.checks == 1
+    now[0] += 0.9
+    await readiness.endpoint(None)  # type: ignore[arg-type]
+    assert readiness.checks == 1
+    now[0] += 0.2
+    await readiness.endpoint(None)  # type: ignore[arg-type]
+    assert readiness.checks == 2
 
 
 # Request ids -----------------------------------------------------------------------------
@@ -350,7 +371,9 @@ async def test_metrics_after_traffic_through_both_doors(
         before, "model_tokens_total", kind="prompt", **echo
     )
     assert value(after, "model_tokens_total", kind="completion", **echo) > 0
-    assert value(after, "log_entries_written_total", level="info") >= 2
+    # A session created, two questions and two answers: at least those entries.
+    logged = value(after, "log_entries_written_total", level="info")
+    assert logged - value(before, "log_entries_written_total", level="info") >= 3
     routes = {dict(labels).get("route") for (_, labels) in after}
     assert not routes & {"/healthz", "/readyz", "/metrics"}
     names = {name for (name, _) in after}
@@ -371,14 +394,11 @@ async def test_a_streamed_reply_counts_time_to_first_token(
     total = sum(v for (name, _), v in after.items() if name == first)
     assert total - sum(v for (name, _), v in before.items() if name == first) == 1
     assert value(after, "active_streams") == 0
-    grew = value(
-        after,
-        "http_requests_total",
-        route="/api/v1/sessions/{session_id}/messages",
-        method="POST",
-        status="200",
+    sends = {"route": "/api/v1/sessions/{session_id}/messages", "method": "POST", "status": "200"}
+    grew = value(after, "http_requests_total", **sends) - value(
+        before, "http_requests_total", **sends
     )
-    assert grew >= 1
+    assert grew == 1
 
 
 async def test_metrics_token_is_enforced(settings: Settings) -> None:
@@ -417,3 +437,53 @@ async def test_health_checks_and_scrapes_do_not_count_against_rate_limits(
         counted = await client.get("/api/v1/model-configs", headers=alice.headers)
         assert counted.status_code == 200
         assert counted.headers["ratelimit-remaining"] == "2"
+
+
+async def test_operation_names_label_only_authenticated_requests_and_only_as_graphql_spells_them(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    before = await scrape(client)
+    forged = "Evil\nINFO forged line"
+    await client.post("/graphql", json={"query": "query Anon { me { id } }"})  # no key
+    await client.post(
+        "/graphql", json={"query": "{ me { id } }", "operationName": forged}, headers=alice.headers
+    )
+    await client.post("/graphql", json={"query": "query Mine { me { id } }"}, headers=alice.headers)
+    after = await scrape(client)
+
+    routes = {dict(labels).get("route") for (_, labels) in after}
+    assert "graphql:Anon" not in routes and not any("Evil" in str(r) for r in routes)
+
+    def requests(scraped: dict[Any, float], route: str) -> float:  # whatever their status
+        return sum(
+            count
+            for (name, labels), count in scraped.items()
+            if name == "http_requests_total" and dict(labels).get("route") == route
+        )
+
+    grown = {
+        route: requests(after, route) - requests(before, route)
+        for route in ("graphql:anonymous", "graphql:Mine")
+    }
+    assert grown == {"graphql:anonymous": 2, "graphql:Mine": 1}
+
+
+def test_a_json_log_line_survives_values_orjson_cannot_write() -> None:
+    record = logging.LogRecord("gateway.test", logging.INFO, __file__, 1, "odd values", None, None)
+    record.big = 2**70
+    record.keyed = {1: "one"}
+
+    line = json.loads(JsonFormatter().format(record))  # orjson reads no integer past 64 bits
+
+    assert line["message"] == "odd values" and line["big"] == 2**70
+    assert line["keyed"] == {"1": "one"}
+
+
+def test_the_subscription_gauge_reads_no_further_than_the_token_limit() -> None:
+    document = "subscription S { messageAdded(sessionId: 1) { id } }"
+    assert observe._is_subscription(document, None, 100)
+    assert not observe._is_subscription("query Q { me { id } }", None, 100)
+    # Past GRAPHQL_MAX_TOKENS the parser stops (Strawberry refuses the document too).
+    assert not observe._is_subscription(document, None, 5)
+    long_one = "subscription S { " + "a " * 20_000 + "}"  # not cached, not read whole
+    assert not observe._is_subscription(long_one, None, 100)
