@@ -1,6 +1,6 @@
 """Both ends of a data move on plain drivers (aiosqlite, asyncpg), each turning its column
 values into one canonical form and back: UUIDs as text, times as aware UTC datetimes,
-JSON as Python values, booleans as bool."""
+JSON as its text (never parsed), booleans as bool."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any, Protocol
 
 import aiosqlite
 import asyncpg
-import orjson
 from tortoise.backends.base.config_generator import expand_db_url
 
 from db.config import database_dialect, normalise_database_url
-from db.transfer.tables import Kind, Table
+from db.transfer.tables import Column, Kind, Table
 
 Row = tuple[Any, ...]
 
@@ -28,26 +27,26 @@ def _columns(table: Table) -> str:
     return ", ".join(_quote(column.name) for column in table.columns)
 
 
+# JSON stays text both ways: parsing it (orjson) would turn integers beyond 64 bits into
+# floats and refuse numbers such as 1e400, which both databases keep as written.
+
+
 def _sqlite_in(kind: Kind, value: Any) -> Any:
     """A canonical value from SQLite's storage (Tortoise writes text, 0/1 and JSON text)."""
-    if value is None or kind is Kind.PLAIN or kind is Kind.UUID:
+    if value is None or kind in (Kind.PLAIN, Kind.UUID, Kind.JSON):
         return value
     if kind is Kind.DATETIME:
         moment = datetime.fromisoformat(value)
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if kind is Kind.JSON:
-        return orjson.loads(value)
     return bool(value)
 
 
 def _sqlite_out(kind: Kind, value: Any) -> Any:
     """A canonical value as Tortoise stores it in SQLite (the same text, byte for byte)."""
-    if value is None or kind is Kind.PLAIN or kind is Kind.UUID:
+    if value is None or kind in (Kind.PLAIN, Kind.UUID, Kind.JSON):
         return value
     if kind is Kind.DATETIME:
         return value.astimezone(UTC).isoformat(" ")
-    if kind is Kind.JSON:
-        return orjson.dumps(value).decode()
     return int(value)
 
 
@@ -56,9 +55,7 @@ def _postgres_in(kind: Kind, value: Any) -> Any:
         return None
     if kind is Kind.UUID:
         return str(value)
-    if kind is Kind.JSON:
-        return orjson.loads(value)  # asyncpg gives json/jsonb as text
-    return value
+    return value  # json/jsonb too: asyncpg gives it as text when no codec is set
 
 
 def _postgres_out(kind: Kind, value: Any) -> Any:
@@ -66,14 +63,36 @@ def _postgres_out(kind: Kind, value: Any) -> Any:
         return None
     if kind is Kind.UUID:
         return uuid.UUID(value)
-    if kind is Kind.JSON:
-        return orjson.dumps(value).decode()
-    return value
+    return value  # JSON text: asyncpg's default json/jsonb encoder takes text as it is
 
 
-def _decoded(convert: Callable[[Kind, Any], Any], table: Table, row: Sequence[Any]) -> Row:
+def _decoded(
+    convert: Callable[[Kind, Any], Any], columns: Sequence[Column], row: Sequence[Any]
+) -> Row:
     """One row through `convert`, column by column."""
-    return tuple(convert(c.kind, value) for c, value in zip(table.columns, row, strict=True))
+    return tuple(convert(c.kind, value) for c, value in zip(columns, row, strict=True))
+
+
+def _pair_columns(table: Table, column: str) -> tuple[Column, Column]:
+    """The columns of `read_pairs`' rows: the one column, then the primary key."""
+    by_name = {c.name: c for c in table.columns}
+    return by_name[column], by_name[table.primary_key]
+
+
+def _page_sql(
+    table: Table, columns: Sequence[Column], where: str, *, limit: str, after: str | None
+) -> str:
+    """A keyset page query; `limit` and `after` (the last key read, None on the first
+    page) are the dialect's placeholders."""
+    pk = _quote(table.primary_key)
+    conditions = [where] if where else []
+    if after is not None:
+        conditions.append(f"{pk} > {after}")
+    filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (
+        f"SELECT {', '.join(_quote(c.name) for c in columns)} FROM {_quote(table.name)}"
+        f"{filtered} ORDER BY {pk} LIMIT {limit}"
+    )
 
 
 class Endpoint(Protocol):
@@ -82,8 +101,12 @@ class Endpoint(Protocol):
     dialect: str
 
     async def schema_version(self) -> str | None: ...
+    async def has_table(self, name: str) -> bool: ...
     async def count(self, table: Table) -> int: ...
     def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]: ...
+    def read_pairs(
+        self, table: Table, column: str, *, batch_size: int
+    ) -> AsyncIterator[list[Row]]: ...
     async def insert(self, table: Table, rows: Sequence[Row]) -> None: ...
     async def set_column(self, table: Table, column: str, pairs: Sequence[Row]) -> None: ...
     async def follow_sequence(self, table: Table) -> None: ...
@@ -126,28 +149,48 @@ class SqliteEndpoint:
         )
         return _version_prefix(rows[0][0]) if rows else None
 
+    async def has_table(self, name: str) -> bool:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(list(await self._db.execute_fetchall(sql, (name,))))
+
     async def count(self, table: Table) -> int:
         rows = list(await self._db.execute_fetchall(f"SELECT count(*) FROM {_quote(table.name)}"))
         return int(rows[0][0])
 
     async def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]:
-        pk = _quote(table.primary_key)
-        first = f"SELECT {_columns(table)} FROM {_quote(table.name)} ORDER BY {pk} LIMIT ?"
-        after = first.replace(" ORDER BY", f" WHERE {pk} > ? ORDER BY")
-        key_index = [column.name for column in table.columns].index(table.primary_key)
+        async for page in self._pages(table, table.columns, "", batch_size):
+            yield page
+
+    async def read_pairs(
+        self, table: Table, column: str, *, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """(value, key) of every row whose `column` is not NULL, in key order."""
+        columns = _pair_columns(table, column)
+        where = f"{_quote(column)} IS NOT NULL"
+        async for page in self._pages(table, columns, where, batch_size):
+            yield page
+
+    async def _pages(
+        self, table: Table, columns: Sequence[Column], where: str, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """`columns` of the rows matching `where`, a batch at a time, by the primary key
+        (a keyset: each page starts after the last key, never re-reading what came)."""
+        first = _page_sql(table, columns, where, limit="?", after=None)
+        after = _page_sql(table, columns, where, limit="?", after="?")
+        key_index = [column.name for column in columns].index(table.primary_key)
         last: Any = None
         while True:
-            params = (batch_size,) if last is None else (last, batch_size)
+            params = (batch_size,) if last is None else (last, batch_size)  # in SQL order
             raw = list(await self._db.execute_fetchall(first if last is None else after, params))
             if not raw:
                 return
             last = raw[-1][key_index]
-            yield [_decoded(_sqlite_in, table, row) for row in raw]
+            yield [_decoded(_sqlite_in, columns, row) for row in raw]
 
     async def insert(self, table: Table, rows: Sequence[Row]) -> None:
         marks = ", ".join("?" for _ in table.columns)
         sql = f"INSERT INTO {_quote(table.name)} ({_columns(table)}) VALUES ({marks})"
-        encoded = [_decoded(_sqlite_out, table, row) for row in rows]
+        encoded = [_decoded(_sqlite_out, table.columns, row) for row in rows]
         await self._db.executemany(sql, encoded)
 
     async def set_column(self, table: Table, column: str, pairs: Sequence[Row]) -> None:
@@ -186,8 +229,9 @@ class PostgresEndpoint:
 
     @classmethod
     async def open(cls, url: str) -> PostgresEndpoint:
-        # Tortoise's own URL options (minsize, maxsize...) mean nothing to asyncpg: connect
-        # with the credentials alone.
+        # Tortoise's pool options (minsize, maxsize...) mean nothing to one asyncpg
+        # connection: connect with the credentials, plus the options that change what the
+        # session sees, as Tortoise's own client turns them into server settings.
         credentials = expand_db_url(url)["credentials"]
         connection = await asyncpg.connect(
             host=credentials.get("host"),
@@ -196,6 +240,7 @@ class PostgresEndpoint:
             password=credentials.get("password"),
             database=credentials.get("database"),
             ssl=credentials.get("ssl"),
+            server_settings=_server_settings(credentials),
         )
         return cls(connection)
 
@@ -207,14 +252,34 @@ class PostgresEndpoint:
         )
         return _version_prefix(version)
 
+    async def has_table(self, name: str) -> bool:
+        # to_regclass follows the search_path, as the copy's unqualified names do.
+        return await self._db.fetchval("SELECT to_regclass($1)", _quote(name)) is not None
+
     async def count(self, table: Table) -> int:
         return int(await self._db.fetchval(f"SELECT count(*) FROM {_quote(table.name)}"))
 
     async def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]:
-        pk = _quote(table.primary_key)
-        first = f"SELECT {_columns(table)} FROM {_quote(table.name)} ORDER BY {pk} LIMIT $1"
-        after = first.replace(" ORDER BY", f" WHERE {pk} > $2 ORDER BY")
-        key_index = [column.name for column in table.columns].index(table.primary_key)
+        async for page in self._pages(table, table.columns, "", batch_size):
+            yield page
+
+    async def read_pairs(
+        self, table: Table, column: str, *, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """(value, key) of every row whose `column` is not NULL, in key order."""
+        columns = _pair_columns(table, column)
+        where = f"{_quote(column)} IS NOT NULL"
+        async for page in self._pages(table, columns, where, batch_size):
+            yield page
+
+    async def _pages(
+        self, table: Table, columns: Sequence[Column], where: str, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """`columns` of the rows matching `where`, a batch at a time, by the primary key
+        (a keyset: each page starts after the last key, never re-reading what came)."""
+        first = _page_sql(table, columns, where, limit="$1", after=None)
+        after = _page_sql(table, columns, where, limit="$1", after="$2")
+        key_index = [column.name for column in columns].index(table.primary_key)
         last: Any = None
         while True:
             raw = await (
@@ -225,12 +290,12 @@ class PostgresEndpoint:
             if not raw:
                 return
             last = raw[-1][key_index]
-            yield [_decoded(_postgres_in, table, tuple(row.values())) for row in raw]
+            yield [_decoded(_postgres_in, columns, tuple(row.values())) for row in raw]
 
     async def insert(self, table: Table, rows: Sequence[Row]) -> None:
         marks = ", ".join(f"${number}" for number in range(1, len(table.columns) + 1))
         sql = f"INSERT INTO {_quote(table.name)} ({_columns(table)}) VALUES ({marks})"
-        encoded = [_decoded(_postgres_out, table, row) for row in rows]
+        encoded = [_decoded(_postgres_out, table.columns, row) for row in rows]
         await self._db.executemany(sql, encoded)
 
     async def set_column(self, table: Table, column: str, pairs: Sequence[Row]) -> None:
@@ -269,6 +334,17 @@ class PostgresEndpoint:
 
     async def close(self) -> None:
         await self._db.close()
+
+
+def _server_settings(credentials: dict[str, Any]) -> dict[str, str]:
+    """The session settings a Tortoise URL asks for (`?schema=` is the search_path),
+    so the copy reads and writes the tables the gateway itself uses."""
+    settings = {str(k): str(v) for k, v in (credentials.get("server_settings") or {}).items()}
+    if credentials.get("schema"):
+        settings["search_path"] = str(credentials["schema"])
+    if credentials.get("application_name"):
+        settings["application_name"] = str(credentials["application_name"])
+    return settings
 
 
 async def open_endpoint(url: str) -> Endpoint:

@@ -55,7 +55,8 @@ def _url(value: str) -> str:
     help="Rows per statement.",
 )
 def copy(source: str, target: str, batch_size: int) -> None:
-    """Copy every row into an EMPTY database of either dialect, then verify the counts.
+    """Copy every row into an EMPTY database of either dialect, verifying the counts
+    before committing.
 
     Stop the server first (or copy from a backup): rows written after the copy has begun
     are not copied. Ephemeral tables (reply pieces, event bodies, rate counters) are skipped.
@@ -83,7 +84,10 @@ def copy(source: str, target: str, batch_size: int) -> None:
         verdict = "ok" if count.equal else "DIFFERS"
         click.echo(f"{count.table:<{width}}  {count.source:>9} -> {count.target:>9}  {verdict}")
     if not all(count.equal for count in counts):
-        raise click.ClickException("row counts differ between the source and the target")
+        raise click.ClickException(
+            "row counts differ between the source and the target: nothing was committed, "
+            "the target holds no rows"
+        )
 
 
 @db_group.command("backup")

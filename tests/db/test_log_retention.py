@@ -17,7 +17,9 @@ from db.services.log_retention import PRUNE_LOCK_KEY, Retention
 from tests.conftest import BACKEND
 from tests.factories import Account, create_session
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+# The real time, not a fixed date: the background pruning reads the clock itself, so entries
+# dated from a fixed day would all turn "old" once that day is 90 days past.
+NOW = datetime.now(UTC)
 
 
 async def add_entries(count: int, *, age: timedelta) -> list[int]:
