@@ -122,7 +122,29 @@ def _version_prefix(version: str | None) -> str | None:
     return version.split("_", 1)[0] if version else None
 
 
-class SqliteEndpoint:
+class _KeysetReads:
+    """The reads both endpoints make, over each one's own `_pages`."""
+
+    async def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]:
+        async for page in self._pages(table, table.columns, "", batch_size):
+            yield page
+
+    async def read_pairs(
+        self, table: Table, column: str, *, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        """(value, key) of every row whose `column` is not NULL, in key order."""
+        columns = _pair_columns(table, column)
+        where = f"{_quote(column)} IS NOT NULL"
+        async for page in self._pages(table, columns, where, batch_size):
+            yield page
+
+    def _pages(
+        self, table: Table, columns: Sequence[Column], where: str, batch_size: int
+    ) -> AsyncIterator[list[Row]]:
+        raise NotImplementedError
+
+
+class SqliteEndpoint(_KeysetReads):
     dialect = "sqlite"
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
@@ -156,19 +178,6 @@ class SqliteEndpoint:
     async def count(self, table: Table) -> int:
         rows = list(await self._db.execute_fetchall(f"SELECT count(*) FROM {_quote(table.name)}"))
         return int(rows[0][0])
-
-    async def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]:
-        async for page in self._pages(table, table.columns, "", batch_size):
-            yield page
-
-    async def read_pairs(
-        self, table: Table, column: str, *, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        """(value, key) of every row whose `column` is not NULL, in key order."""
-        columns = _pair_columns(table, column)
-        where = f"{_quote(column)} IS NOT NULL"
-        async for page in self._pages(table, columns, where, batch_size):
-            yield page
 
     async def _pages(
         self, table: Table, columns: Sequence[Column], where: str, batch_size: int
@@ -220,7 +229,7 @@ class SqliteEndpoint:
         await self._db.close()
 
 
-class PostgresEndpoint:
+class PostgresEndpoint(_KeysetReads):
     dialect = "postgres"
 
     def __init__(self, connection: asyncpg.Connection) -> None:
@@ -258,19 +267,6 @@ class PostgresEndpoint:
 
     async def count(self, table: Table) -> int:
         return int(await self._db.fetchval(f"SELECT count(*) FROM {_quote(table.name)}"))
-
-    async def read(self, table: Table, *, batch_size: int) -> AsyncIterator[list[Row]]:
-        async for page in self._pages(table, table.columns, "", batch_size):
-            yield page
-
-    async def read_pairs(
-        self, table: Table, column: str, *, batch_size: int
-    ) -> AsyncIterator[list[Row]]:
-        """(value, key) of every row whose `column` is not NULL, in key order."""
-        columns = _pair_columns(table, column)
-        where = f"{_quote(column)} IS NOT NULL"
-        async for page in self._pages(table, columns, where, batch_size):
-            yield page
 
     async def _pages(
         self, table: Table, columns: Sequence[Column], where: str, batch_size: int

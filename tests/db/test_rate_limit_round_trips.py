@@ -5,9 +5,6 @@ statement for every caller (flushed here by the test, not by the timer)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
-
 import httpx
 import pytest
 
@@ -16,6 +13,7 @@ from db.models import RateWindow
 from db.services import rate_limits, users
 from gateway.settings import Settings, load_settings
 from tests.conftest import BACKEND, needs_compiled_reads
+from tests.db.conftest import proxied_url
 from tests.db.test_round_trips import round_trips
 from tests.factories import Account, create_session, send
 
@@ -23,19 +21,9 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="round trips of Po
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[PgWireProxy]:
-    server = urlsplit(database_url)
-    counting = PgWireProxy(server.hostname or "127.0.0.1", server.port or 5432, record=True)
-    await counting.start()
-    yield counting
-    await counting.close()
-
-
-@pytest.fixture
 def settings(database_url: str, proxy: PgWireProxy) -> Settings:
     """Limits on at their defaults; the timer never flushes within a test."""
-    server = urlsplit(database_url)
-    proxied = database_url.replace(server.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}")
+    proxied = proxied_url(database_url, proxy)
     return load_settings(
         database_url=proxied,
         shutdown_grace_seconds=5,

@@ -7,8 +7,7 @@ key is known."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
-from urllib.parse import urlsplit
+from collections.abc import Awaitable
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from bench.pg_wire import PgWireProxy
 from gateway.settings import Settings, load_settings
 from tests.conftest import BACKEND, needs_compiled_reads
+from tests.db.conftest import proxied_url
 from tests.factories import Account, create_session, send
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="round trips of PostgreSQL")
@@ -23,19 +23,9 @@ TURNS = 3
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[PgWireProxy]:
-    server = urlsplit(database_url)
-    counting = PgWireProxy(server.hostname or "127.0.0.1", server.port or 5432, record=True)
-    await counting.start()
-    yield counting
-    await counting.close()
-
-
-@pytest.fixture
 def settings(database_url: str, proxy: PgWireProxy) -> Settings:
     """The app reaches the run's database through the counting proxy."""
-    server = urlsplit(database_url)
-    proxied = database_url.replace(server.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}")
+    proxied = proxied_url(database_url, proxy)
     # Rate limits off: their background flushes would land among the counted round trips
     # (what they cost: test_rate_limit_round_trips.py).
     return load_settings(
