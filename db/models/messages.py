@@ -20,13 +20,18 @@ class MessageType(StrEnum):
 
 
 class Message(Model):
-    """One message of a session; `seq` gives the exact order within the session."""
+    """One message of a session; `seq` gives the exact order within the session.
+
+    The history is the messages numbered 1..last_seq. A regenerated reply takes the place
+    (`seq`) of the reply it replaces; the replaced one keeps its row, with no `seq`, as a
+    variant reachable through the user message they both answer (`reply_to`).
+    """
 
     id = fields.UUIDField(primary_key=True)
     session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
         "models.ChatSession", related_name="messages", on_delete=fields.CASCADE
     )
-    seq = fields.IntField()
+    seq = fields.IntField(null=True, description="null for a replaced reply (a variant)")
     type = fields.CharEnumField(MessageType, max_length=10)
     content = fields.TextField()
     metadata = AnyJSONField(null=True)
@@ -35,9 +40,11 @@ class Message(Model):
     # a digest of the request so a reused key with another body is refused.
     client_message_id = fields.CharField(max_length=200, null=True)
     request_digest = fields.CharField(max_length=64, null=True)
-    # The user message an AI message answers; at most one reply per user message.
-    reply_to: fields.OneToOneNullableRelation[Message] = fields.OneToOneField(
-        "models.Message", related_name="reply", null=True, on_delete=fields.SET_NULL
+    # The user message an AI message answers. Every reply to it is a variant; at most one
+    # is in the history (a partial unique index, migration 4: reply_to_id WHERE seq IS
+    # NOT NULL).
+    reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
 
     session_id: str
@@ -57,6 +64,13 @@ class Message(Model):
         "reply_to_id",
     )
 
+    @property
+    def position(self) -> int:
+        """Its sequence number, for a message read from the history (never a variant)."""
+        if self.seq is None:
+            raise ValueError(f"message {self.id} is a replaced reply, not in the history")
+        return self.seq
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Message:
         """A message from a row of a hand-written statement holding every column."""
@@ -65,6 +79,7 @@ class Message(Model):
     class Meta:
         table = "messages"
         unique_together = (("session_id", "seq"), ("session_id", "client_message_id"))
+        indexes = (("reply_to_id",),)
 
 
 _from_row = hydrator(Message)

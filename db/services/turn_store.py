@@ -30,6 +30,7 @@ from db.events import session_topic
 from db.identity import Caller
 from db.models import Message, MessageType
 from db.ports import EventBroker, ModelSpec, Runtime, estimate_tokens_sql
+from db.services import titles
 from db.services.ids import is_uuid
 from db.services.text import storable
 from db.sql import markers
@@ -66,6 +67,27 @@ class Taken:
 
     spec: ModelSpec
     asked: Asked | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """What a reply used, counted (db/models/usage.py) by the write that stores it."""
+
+    model_config_id: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float | None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A regenerated reply: the reply it replaces in the history (None when the question
+    had none), and the regenerate request's retry key and digest, stored with it."""
+
+    replacing: Message | None
+    client_message_id: str | None
+    request_digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +145,50 @@ async def take(
     if taken is not None and taken.asked is not None and taken.asked.question is not None:
         await _announce(runtime.events, taken.asked.question)
     return taken
+
+
+async def take_lease(
+    *, session_id: str, caller: Caller, owner_id: str | None, token: str, expires_at: datetime
+) -> Taken | None:
+    """Take the session's lease alone (no question stored), as `take` does otherwise."""
+    if not is_uuid(session_id) or (owner_id is not None and not is_uuid(owner_id)):
+        return None
+    viewer = None if caller.is_admin else caller.user_id
+    if _postgres():
+        return await _take_in_one_statement(session_id, viewer, owner_id, token, expires_at)
+    lease = _SqliteLease(token, expires_at, datetime.now(UTC), viewer, owner_id)
+    return await _on_sqlite_thread(
+        lambda db: _writing(db, lambda: _sqlite_take_lease(db, lease, session_id))
+    )
+
+
+async def latest_turn(session_id: str) -> tuple[Message, Message | None] | None:
+    """The session's latest turn as (user message, its reply in the history or None);
+    None when the history holds no user message to answer again."""
+    rows = await connections.get("default").execute_query_dict(
+        _LATEST_TURN.format(*markers(1)), [session_id]
+    )
+    found = [Message.from_row(row) for row in rows]
+    if not found:
+        return None
+    last = found[0]
+    if last.type == MessageType.USER:
+        return last, None
+    question = next((m for m in found if str(m.id) == str(last.reply_to_id)), None)
+    if question is None and last.reply_to_id is not None:
+        question = await Message.get_or_none(id=last.reply_to_id)
+    if question is None:
+        return None  # a reply whose question is gone: nothing to ask again
+    return question, last
+
+
+# The newest two messages of the history: a reply follows its question at once (turns of
+# a session are serialised), so they hold the latest turn.
+_LATEST_TURN = """
+SELECT m.* FROM chat_sessions AS s
+JOIN messages AS m ON m.session_id = s.id AND m.seq >= s.last_seq - 1 AND m.seq <= s.last_seq
+WHERE s.id = {0} ORDER BY m.seq DESC
+"""
 
 
 async def read_taken(session_id: str) -> Taken:
@@ -192,7 +258,8 @@ _TAKE_AND_ASK = f"""
 WITH t AS (
   UPDATE chat_sessions AS s SET turn_token = $1, turn_expires_at = $2,
     last_seq = s.last_seq + CASE WHEN k.used THEN 0 ELSE 1 END,
-    updated_at = CASE WHEN k.used THEN s.updated_at ELSE $6 END
+    updated_at = CASE WHEN k.used THEN s.updated_at ELSE $6 END,
+    title = CASE WHEN NOT k.used AND s.last_seq = 0 AND s.title IS NULL THEN $14 ELSE s.title END
   FROM model_configs AS c, (
     SELECT $10::text IS NOT NULL AND EXISTS (
       SELECT 1 FROM messages WHERE session_id = $3 AND client_message_id = $10::text
@@ -226,7 +293,7 @@ FROM t LEFT JOIN m ON true LEFT JOIN LATERAL (
     SELECT seq, type, content,
       sum({estimate_tokens_sql("content")}) OVER (ORDER BY seq DESC) AS running
     FROM (
-      SELECT seq, type, content FROM messages WHERE session_id = $3
+      SELECT seq, type, content FROM messages WHERE session_id = $3 AND seq IS NOT NULL
       ORDER BY seq DESC LIMIT t.earlier_limit
     ) AS recent
   ) AS e
@@ -259,12 +326,13 @@ async def _take_and_ask(
         question["request_digest"],
         asking.history_messages,
         asking.history_tokens,
+        titles.generated(question["content"]),
     ]
     notify = ""
     channel = events.sql_channel()
     if channel is not None:
         values += [channel, session_topic(session_id)]
-        notify = f", (SELECT {_notify_call('$14', '$15')} FROM m) AS notified"
+        notify = f", (SELECT {_notify_call('$15', '$16')} FROM m) AS notified"
     rows = await connections.get("default").execute_query_dict(
         _TAKE_AND_ASK.replace("{notify}", notify), values
     )
@@ -280,7 +348,11 @@ async def _take_and_ask(
     earlier: list[tuple[str, str]] | None = list(
         zip(row["types"] or (), row["contents"] or (), strict=True)
     )
-    if row["earlier_limit"] > 0 and stored.seq > 1 and row["newest_seq"] != stored.seq - 1:
+    if (
+        row["earlier_limit"] > 0
+        and stored.position > 1
+        and row["newest_seq"] != stored.position - 1
+    ):
         # The statement waited for the session's row: its snapshot may predate the
         # messages the turn it waited for stored. Read them once the lease is held.
         earlier = None
@@ -333,6 +405,11 @@ def _question_values(
     }
 
 
+def _title_of(fields: dict[str, Any]) -> str | None:
+    """The title a user message gives its session if it is the first one (`generated`)."""
+    return titles.generated(fields["content"]) if fields["type"] == MessageType.USER else None
+
+
 async def store_reply(
     runtime: Runtime,
     *,
@@ -344,10 +421,13 @@ async def store_reply(
     lease: str,
     buffered: bool,
     log: LogLine | None,
+    usage: UsageLine | None = None,
+    variant: Variant | None = None,
 ) -> Message:
-    """Store the reply with the session's next sequence number; in the same write give
+    """Store the reply with the session's next sequence number (a `variant` takes the
+    place of the reply it replaces instead); in the same write give
     the lease `lease` back (if still this turn's), drop the reply's buffer (`buffered`:
-    it was streamed through one) and write
+    it was streamed through one), count its `usage` and write
     `log` (so a log entry that cannot be written fails the reply with it: its text is
     made storable first, and its details are plain JSON); then announce it."""
     fields: dict[str, Any] = {
@@ -357,26 +437,67 @@ async def store_reply(
         "content": content,
         "metadata": metadata,
         "created_at": datetime.now(UTC),
-        "client_message_id": None,
-        "request_digest": None,
+        "client_message_id": variant.client_message_id if variant is not None else None,
+        "request_digest": variant.request_digest if variant is not None else None,
         "reply_to_id": question.id,
     }
+    replacing = variant.replacing if variant is not None else None
     if _postgres():
         message = await _append_in_one_statement(
-            runtime.events, fields, lease=lease, buffered=buffered, log=log
+            runtime.events,
+            fields,
+            lease=lease,
+            buffered=buffered,
+            log=log,
+            usage=usage,
+            replacing=replacing,
         )
         if message is None:
             raise NotFound("session not found")  # the session is gone
         return message
     stored = await _on_sqlite_thread(
         lambda db: _writing(
-            db, lambda: _sqlite_append(db, fields, lease=lease, buffered=buffered, log=log)
+            db,
+            lambda: _sqlite_append(
+                db,
+                fields,
+                lease=lease,
+                buffered=buffered,
+                log=log,
+                usage=usage,
+                replacing=replacing,
+            ),
         )
     )
     if stored is None:
         raise NotFound("session not found")  # the session is gone
     await _announce(runtime.events, stored)
     return stored
+
+
+_INSERT_USAGE = (
+    "INSERT INTO usage_records (created_at, user_id, model_config_id, session_id, message_id,"
+    " failed, prompt_tokens, completion_tokens, latency_ms)"
+)
+
+
+async def record_failed_reply(*, session_id: str, usage: UsageLine) -> None:
+    """Count a reply that failed (nothing stored) as the session owner's usage."""
+    values = [
+        datetime.now(UTC),
+        usage.model_config_id,
+        session_id,
+        True,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.latency_ms,
+    ]
+    marks = markers(len(values))
+    await connections.get("default").execute_query(
+        f"{_INSERT_USAGE} SELECT {marks[0]}, user_id, {marks[1]}, id, NULL, {marks[3]},"
+        f" {marks[4]}, {marks[5]}, {marks[6]} FROM chat_sessions WHERE id = {marks[2]}",
+        values,
+    )
 
 
 async def _announce(events: EventBroker, message: Message) -> None:
@@ -417,6 +538,8 @@ async def _append_in_one_statement(
     lease: str | None = None,
     buffered: bool = False,
     log: LogLine | None = None,
+    usage: UsageLine | None = None,
+    replacing: Message | None = None,
 ) -> Message | None:
     """PostgreSQL: the sequence advanced and the message inserted by one statement, with
     what else the caller asks for; None if nothing was stored (the retry key is in use,
@@ -451,9 +574,21 @@ async def _append_in_one_statement(
             f", turn_expires_at = CASE WHEN turn_token = {token} THEN NULL"
             " ELSE turn_expires_at END"
         )
+    title = _title_of(fields)
+    if title is not None:
+        lease_sets += (
+            f", title = CASE WHEN last_seq = 0 AND title IS NULL THEN {parameter(title)}"
+            " ELSE title END"
+        )
     extra = ""
     if buffered:
         extra += ", dropped AS (DELETE FROM reply_streams WHERE id = $3)"
+    if usage is not None:
+        extra += (
+            f", used AS ({_INSERT_USAGE} SELECT $2, s.user_id, {parameter(usage.model_config_id)}"
+            f"::uuid, $1, $3, {parameter(usage.failed)}, {parameter(usage.prompt_tokens)},"
+            f" {parameter(usage.completion_tokens)}, {parameter(usage.latency_ms)} FROM s)"
+        )
     if log is not None:
         extra += (
             ", logged AS (INSERT INTO logs (level, event, message, actor_id, details,"
@@ -467,12 +602,27 @@ async def _append_in_one_statement(
     if channel is not None:
         topic = parameter(session_topic(str(fields["session_id"])))
         notify = f", {_notify_call(parameter(channel), topic)}"
-    statement = f"""
-WITH s AS (
+    if replacing is None:
+        advance = f"""s AS (
   UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2{lease_sets}
   WHERE id = $1{condition}
-  RETURNING last_seq
-), m AS (
+  RETURNING last_seq, user_id
+)"""
+    else:
+        # The replaced reply leaves the history (its seq NULL: a variant) and the new one
+        # takes its number; the session's sequence stays. The insert reads `s`, which
+        # waits for `old`: the update runs first and the numbers never clash.
+        advance = f"""old AS (
+  UPDATE messages SET seq = NULL
+  WHERE id = {parameter(replacing.id)} AND session_id = $1 AND seq = {parameter(replacing.seq)}
+  RETURNING id
+), s AS (
+  UPDATE chat_sessions SET updated_at = $2{lease_sets}
+  WHERE id = $1 AND EXISTS (SELECT 1 FROM old)
+  RETURNING {parameter(replacing.seq)}::int AS last_seq, user_id
+)"""
+    statement = f"""
+WITH {advance}, m AS (
   INSERT INTO messages ({", ".join(Message.COLUMNS)})
   SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
   RETURNING *
@@ -544,6 +694,22 @@ def _sqlite_take(
     db: sqlite3.Connection, lease: _SqliteLease, question: dict[str, Any], asking: Asking
 ) -> Taken | None:
     session_id = question["session_id"]
+    taken = _sqlite_take_lease(db, lease, session_id)
+    if taken is None:
+        return None
+    spec = taken.spec
+    stored = _sqlite_append(db, question, unused_key=True)
+    if stored is None:
+        return Taken(spec=spec, asked=Asked(question=None, earlier=None))
+    limit = (spec.parameters.get("max_history_messages") or asking.history_messages) - 1
+    tokens = spec.parameters.get("max_history_tokens") or asking.history_tokens
+    earlier = db.execute(_SQLITE_EARLIER, [session_id, stored.seq, limit, tokens]).fetchall()
+    return Taken(spec=spec, asked=Asked(question=stored, earlier=[(k, t) for k, t in earlier]))
+
+
+def _sqlite_take_lease(
+    db: sqlite3.Connection, lease: _SqliteLease, session_id: str
+) -> Taken | None:
     owners = [owner for owner in (lease.viewer, lease.owner_id) if owner is not None]
     taken = db.execute(
         "UPDATE chat_sessions SET turn_token = ?, turn_expires_at = ?"
@@ -562,14 +728,7 @@ def _sqlite_take(
         )
     )
     assert config is not None  # a session's config cannot be deleted
-    spec = _spec_of(config)
-    stored = _sqlite_append(db, question, unused_key=True)
-    if stored is None:
-        return Taken(spec=spec, asked=Asked(question=None, earlier=None))
-    limit = (spec.parameters.get("max_history_messages") or asking.history_messages) - 1
-    tokens = spec.parameters.get("max_history_tokens") or asking.history_tokens
-    earlier = db.execute(_SQLITE_EARLIER, [session_id, stored.seq, limit, tokens]).fetchall()
-    return Taken(spec=spec, asked=Asked(question=stored, earlier=[(k, t) for k, t in earlier]))
+    return Taken(spec=_spec_of(config))
 
 
 # As _TAKE_AND_ASK reads them (its lateral join), on SQLite.
@@ -593,6 +752,8 @@ def _sqlite_append(
     lease: str | None = None,
     buffered: bool = False,
     log: LogLine | None = None,
+    usage: UsageLine | None = None,
+    replacing: Message | None = None,
 ) -> Message | None:
     """The sequence advanced and the message inserted, with what else the caller asks
     for (as `_append_in_one_statement`); None if nothing was stored (the retry key is
@@ -614,11 +775,30 @@ def _sqlite_append(
             ", turn_expires_at = CASE WHEN turn_token = ? THEN NULL ELSE turn_expires_at END"
         )
         values += [lease, lease]
-    advanced = db.execute(
-        f"UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ?{releasing}"
-        " WHERE id = ? RETURNING last_seq",
-        [*values, session_id],
-    ).fetchone()
+    title = _title_of(fields)
+    if title is not None:
+        releasing += ", title = CASE WHEN last_seq = 0 AND title IS NULL THEN ? ELSE title END"
+        values.append(title)
+    if replacing is None:
+        advanced = db.execute(
+            f"UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ?{releasing}"
+            " WHERE id = ? RETURNING last_seq, user_id",
+            [*values, session_id],
+        ).fetchone()
+    else:
+        # As on PostgreSQL: the replaced reply becomes a variant, the new one takes its number.
+        old = db.execute(
+            "UPDATE messages SET seq = NULL WHERE id = ? AND session_id = ? AND seq = ?"
+            " RETURNING id",
+            [str(replacing.id), session_id, replacing.seq],
+        ).fetchone()
+        if old is None:
+            return None
+        owner = db.execute(
+            f"UPDATE chat_sessions SET updated_at = ?{releasing} WHERE id = ? RETURNING user_id",
+            [*values, session_id],
+        ).fetchone()
+        advanced = None if owner is None else (replacing.seq, owner[0])
     if advanced is None:
         return None
     metadata = fields["metadata"]
@@ -643,6 +823,21 @@ def _sqlite_append(
     assert message is not None
     if buffered:
         db.execute("DELETE FROM reply_streams WHERE id = ?", [str(fields["id"])])
+    if usage is not None:
+        db.execute(
+            f"{_INSERT_USAGE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                fields["created_at"],
+                advanced[1],
+                usage.model_config_id,
+                session_id,
+                str(fields["id"]),
+                usage.failed,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.latency_ms,
+            ],
+        )
     if log is not None:
         db.execute(
             "INSERT INTO logs (level, event, message, actor_id, details, created_at)"

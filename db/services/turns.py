@@ -61,12 +61,15 @@ from db.sql import markers
 
 __all__ = [
     "AiMessageStored",
+    "RegenerateRequest",
     "ReplyPiece",
     "SendRequest",
     "TurnEvent",
     "TurnResult",
     "UserMessageStored",
     "complete",
+    "regenerate",
+    "run_regeneration",
     "run_turn",
     "send",
 ]
@@ -120,9 +123,9 @@ async def run_turn(
     Closing the generator leaves the turn running: only `live_replies.stop` stops it.
     """
     limits = runtime.limits
-    text = _checked_content(request.content, limits.max_message_chars)
+    text = checked_content(request.content, limits.max_message_chars)
     _check_metadata(request.metadata, limits)
-    key = _checked_key(request.client_message_id)
+    key = checked_key(request.client_message_id)
     # Whether the caller may act for that user; whether the session is theirs is checked
     # as the turn takes it (in the same write).
     owner_id = (
@@ -217,7 +220,7 @@ async def _turn(
             # A retry: the question is stored already, and maybe its answer too.
             question = await _stored_question(session_id, asked)
             yield UserMessageStored(question)
-            answer = await Message.get_or_none(reply_to_id=question.id)
+            answer = await Message.get_or_none(reply_to_id=question.id, seq__isnull=False)
             if answer is not None:
                 rate_limits.refund_reply(caller)  # no model was asked this time
                 yield AiMessageStored(answer)
@@ -250,10 +253,12 @@ async def _answer(
     earlier: list[tuple[str, str]] | None,
     *,
     stream: bool,
+    variant: turn_store.Variant | None = None,
 ) -> AsyncGenerator[TurnEvent]:
     """Yield the reply's pieces (when `stream`, also written to the shared buffer), then
     the stored reply. Stopped on request, what was said is stored as a cancelled reply.
-    `earlier`: the messages before the question, newest first, if already read."""
+    `earlier`: the messages before the question, newest first, if already read;
+    `variant`: the reply is asked again (regenerate) and replaces the latest one."""
     session_id = lease.session_id
     model_turns = await _model_input(
         session_id=session_id, question=question, earlier=earlier, spec=spec, limits=runtime.limits
@@ -305,7 +310,16 @@ async def _answer(
             partial = ModelReply(content="".join(pieces), finish_reason="cancelled")
             metadata = _reply_metadata(spec, partial, started, first_piece_at, stream)
             stopped = await asyncio.shield(
-                _store_reply(runtime, lease, question, reply_id, partial.content, metadata, buffer)
+                _store_reply(
+                    runtime,
+                    lease,
+                    question,
+                    reply_id,
+                    partial.content,
+                    metadata,
+                    buffer,
+                    variant=variant,
+                )
             )
             _observe(spec, "cancelled", started, first_piece_at, partial)
             if reason not in (STOP_REQUESTED, SHUTTING_DOWN):
@@ -319,27 +333,30 @@ async def _answer(
             return
         except ModelError as exc:
             _observe(spec, str(exc.details.get("reason") or "model_error"), started, first_piece_at)
-            await _report_failure(caller, session_id, spec, exc)
+            await _report_failure(caller, session_id, spec, exc, started)
             raise ModelFailed(f"the AI model failed to reply: {exc}") from exc
         except Exception as exc:
             logger.exception("provider %s raised unexpectedly", spec.provider)
             _observe(spec, "unexpected", started, first_piece_at)
-            await _report_failure(caller, session_id, spec, exc)
+            await _report_failure(caller, session_id, spec, exc, started)
             raise ModelFailed("the AI model failed to reply") from exc
 
         metadata = _reply_metadata(spec, reply, started, first_piece_at, stream)
+        what = "answered again" if variant is not None else "answered"
+        replaced = variant.replacing if variant is not None else None
         answered = turn_store.LogLine(
-            event="message.answered",
-            message=f"{spec.model_name} ({spec.provider}) answered in {metadata['latency_ms']} ms",
+            event="message.regenerated" if variant is not None else "message.answered",
+            message=f"{spec.model_name} ({spec.provider}) {what} in {metadata['latency_ms']} ms",
             actor_id=caller.user_id,
             details=request_context.tagged(
                 {"session_id": session_id, "message_id": str(reply_id)}
+                | ({"replaced_message_id": str(replaced.id)} if replaced is not None else {})
                 | {name: metadata.get(name) for name in _LOGGED_METADATA}
             )
             or {},
         )
         answer = await _store_reply(
-            runtime, lease, question, reply_id, reply.content, metadata, buffer, answered
+            runtime, lease, question, reply_id, reply.content, metadata, buffer, answered, variant
         )
         _observe(spec, "ok", started, first_piece_at, reply)
         observing.observer().log_written(level=LogLevel.INFO.value)
@@ -365,10 +382,133 @@ class _Unbuffered:
         return None
 
 
+# -- asking again -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegenerateRequest:
+    """Ask again for the session's latest turn: a retry key, and, for an admin acting for
+    a user, that user's id."""
+
+    session_id: str
+    user_id: str | None = None
+    client_message_id: str | None = None
+
+
+# A regenerate request has no body of its own to compare a reused retry key with: its
+# digest only tells a regenerate's key from a sent message's.
+_REGENERATE_DIGEST = hashlib.sha256(b"regenerate").hexdigest()
+
+
+async def regenerate(*, runtime: Runtime, caller: Caller, request: RegenerateRequest) -> Message:
+    """Ask again without streaming and return the new reply."""
+    turn = run_regeneration(runtime=runtime, caller=caller, request=request, stream=False)
+    return (await complete(turn)).ai_message
+
+
+async def run_regeneration(
+    *, runtime: Runtime, caller: Caller, request: RegenerateRequest, stream: bool = True
+) -> AsyncGenerator[TurnEvent]:
+    """Ask the session's model again for its latest user message.
+
+    The new reply takes the place of the latest one in the history (its number, so the
+    history's length and order stay); the one replaced stays reachable as a variant. A
+    question left without a reply (its model failed) is simply answered. Yields as
+    `run_turn` does: the user message answered, reply pieces (when `stream`), the stored
+    reply. Serialised with the session's other turns; a retry with the same
+    `client_message_id` stores nothing twice.
+    """
+    key = checked_key(request.client_message_id)
+    owner_id = (
+        sessions.acting_user_id(caller, request.user_id) if request.user_id is not None else None
+    )
+    async with rate_limits.streaming(caller) if stream else nullcontext():
+        await rate_limits.admit_reply(caller)
+        session_id = request.session_id
+        turn = _regeneration(runtime, caller, session_id, owner_id, key, stream)
+        run = reply_runs.start(session_id, turn)
+        async with aclosing(run.follow()) as events:
+            async for event in events:
+                yield event
+
+
+async def _regeneration(
+    runtime: Runtime,
+    caller: Caller,
+    session_id: str,
+    owner_id: str | None,
+    key: str | None,
+    stream: bool,
+) -> AsyncGenerator[TurnEvent | LeaseHeld]:
+    limits = runtime.limits
+    taken: list[turn_store.Taken] = []
+    if leases.held_here(session_id):
+        # As in `_turn`: refuse a stranger before waiting for another turn of this process.
+        await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
+
+    async def take_first(token: str, expires_at: datetime) -> bool:
+        found = await turn_store.take_lease(
+            session_id=session_id,
+            caller=caller,
+            owner_id=owner_id,
+            token=token,
+            expires_at=expires_at,
+        )
+        if found is None:
+            await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
+            return False
+        taken.append(found)
+        return True
+
+    async with leases.exclusive(
+        session_id,
+        wait_seconds=limits.turn_wait_seconds,
+        lease_seconds=limits.turn_lease_seconds,
+        take_first=take_first,
+    ) as lease:
+        yield LeaseHeld(lease.token)
+        spec = (taken[0] if taken else await turn_store.read_taken(session_id)).spec
+        if key is not None and (done := await _regenerated_before(session_id, key)) is not None:
+            rate_limits.refund_reply(caller)  # no model is asked this time
+            yield UserMessageStored(done[0])
+            yield AiMessageStored(done[1])
+            return
+        latest = await turn_store.latest_turn(session_id)
+        if latest is None:
+            raise Invalid("the session has no user message to answer again", field="session_id")
+        question, replacing = latest
+        yield UserMessageStored(question)
+        variant = turn_store.Variant(
+            replacing=replacing, client_message_id=key, request_digest=_REGENERATE_DIGEST
+        )
+        answering = _answer(
+            runtime, caller, lease, spec, question, None, stream=stream, variant=variant
+        )
+        async with aclosing(answering) as events:
+            async for event in events:
+                yield event
+
+
+async def _regenerated_before(session_id: str, key: str) -> tuple[Message, Message] | None:
+    """The (question, reply) a regenerate with retry key `key` stored, if one did."""
+    stored = await Message.get_or_none(session_id=session_id, client_message_id=key)
+    if stored is None:
+        return None
+    if stored.type != MessageType.AI or stored.request_digest != _REGENERATE_DIGEST:
+        raise Invalid("was already used for a different message", field="client_message_id")
+    question = (
+        await Message.get_or_none(id=stored.reply_to_id) if stored.reply_to_id is not None else None
+    )
+    if question is None:
+        raise NotFound("message not found")  # its question is gone with its session
+    return question, stored
+
+
 # -- checking the request ---------------------------------------------------------------
 
 
-def _checked_content(content: Any, max_chars: int) -> str:
+def checked_content(content: Any, max_chars: int) -> str:
+    """A user message's text as a turn (or an edit, `forks`) accepts it."""
     if not isinstance(content, str):
         raise Invalid("must be a string", field="content")
     if not content.strip():
@@ -394,7 +534,8 @@ def _check_metadata(metadata: Any, limits: Limits) -> None:
         )
 
 
-def _checked_key(key: Any) -> str | None:
+def checked_key(key: Any) -> str | None:
+    """A retry key as a turn (or a fork, `forks`) accepts it."""
     if key is None:
         return None
     if not isinstance(key, str) or not key.strip():
@@ -425,10 +566,19 @@ async def _store_reply(
     metadata: dict[str, Any],
     buffer: ReplyWriter | _Unbuffered,
     log: turn_store.LogLine | None = None,
+    variant: turn_store.Variant | None = None,
 ) -> Message:
-    """Store the reply as a message; the same write gives the lease back and drops the
-    reply's buffered pieces (the message answers for them from now on)."""
+    """Store the reply as a message (`variant`: in the place of the latest reply); the
+    same write gives the lease back, counts its
+    usage and drops the reply's buffered pieces (the message answers for them from now on)."""
     await buffer.stop()
+    used = metadata.get("usage") or {}
+    usage = turn_store.UsageLine(
+        model_config_id=str(metadata["model_config_id"]),
+        prompt_tokens=int(used.get("prompt_tokens") or 0),
+        completion_tokens=int(used.get("completion_tokens") or 0),
+        latency_ms=metadata.get("latency_ms"),
+    )
     message = await turn_store.store_reply(
         runtime,
         session_id=lease.session_id,
@@ -439,6 +589,8 @@ async def _store_reply(
         lease=lease.token,
         buffered=not isinstance(buffer, _Unbuffered),
         log=log,
+        usage=usage,
+        variant=variant,
     )
     # Given back, or (its lease lost meanwhile) no longer this turn's to give.
     lease.given_back = True
@@ -550,7 +702,20 @@ def _observe(
     )
 
 
-async def _report_failure(caller: Caller, session_id: str, spec: ModelSpec, exc: Exception) -> None:
+async def _report_failure(
+    caller: Caller, session_id: str, spec: ModelSpec, exc: Exception, started: float
+) -> None:
+    """Log a reply that failed, and count it as the session owner's usage."""
+    await turn_store.record_failed_reply(
+        session_id=session_id,
+        usage=turn_store.UsageLine(
+            model_config_id=spec.config_id,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            failed=True,
+        ),
+    )
     details: dict[str, Any] = {
         "session_id": session_id,
         "model_name": spec.model_name,

@@ -27,6 +27,29 @@ class Table:
 
 Schema = dict[str, Table]
 
+# What migration 4 writes by hand, which models cannot describe (so a schema generated
+# from the models lacks it): the partial unique index of current replies and the
+# full-text search index (PostgreSQL: an expression index; SQLite: an FTS5 table, its
+# shadow tables, its key table and triggers). `describe` leaves them out; `hand_written`
+# lists the ones a database has.
+HAND_WRITTEN_INDEXES = ("uid_messages_current_reply", "idx_messages_search")
+HAND_WRITTEN_TABLES = ("message_search", "message_search_ids")
+
+
+def _hand_written_table(name: str) -> bool:
+    return name in HAND_WRITTEN_TABLES or name.startswith("message_search_")
+
+
+async def hand_written(url: str) -> set[str]:
+    """The hand-written objects (indexes, tables, triggers) the database holds."""
+    if database_dialect(url) == "sqlite":
+        rows = await fetch(url, "SELECT name FROM sqlite_master")
+    else:
+        rows = await fetch(url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+    names = {name for (name,) in rows}
+    wanted = {*HAND_WRITTEN_INDEXES, *HAND_WRITTEN_TABLES}
+    return {name for name in names if name in wanted or name.startswith("messages_search_")}
+
 
 def _sqlite_path(url: str) -> str:
     return url.split("://", 1)[1].split("?", 1)[0]
@@ -66,13 +89,15 @@ async def _describe_sqlite(path: str) -> Schema:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
         for (name,) in names:
+            if _hand_written_table(name):
+                continue
             table = schema[name] = Table()
             for _, column, kind, notnull, default, pk in await rows(f'PRAGMA table_info("{name}")'):
                 table.columns[column] = (kind.upper(), not (notnull or pk), default)
                 if pk:
                     table.indexes.append((True, (column,)))
             for _, index, unique, origin, _ in await rows(f'PRAGMA index_list("{name}")'):
-                if origin == "pk":
+                if origin == "pk" or index in HAND_WRITTEN_INDEXES:
                     continue  # reported above, whether or not SQLite built an index for it
                 info = sorted(await rows(f'PRAGMA index_info("{index}")'))
                 table.indexes.append((bool(unique), tuple(column for _, _, column in info)))
@@ -121,8 +146,10 @@ async def _describe_postgres(url: str) -> Schema:
                 row["column_default"],
             )
         for row in await db.fetch(
-            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
         ):
+            if row["indexname"] in HAND_WRITTEN_INDEXES:
+                continue
             match = _INDEX_DEF.match(row["indexdef"])
             assert match, row["indexdef"]
             schema[row["tablename"]].indexes.append((bool(match[1]), _names(match[2])))

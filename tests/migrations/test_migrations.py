@@ -10,7 +10,7 @@ from tortoise.context import TortoiseContext
 
 from db import migrate
 from db.config import database_dialect, tortoise_config
-from tests.migrations.schema import describe, fetch
+from tests.migrations.schema import describe, fetch, hand_written
 from tests.servers import child_env, run_cli, scratch_database, scratch_database_async
 
 # Each in-process aerich run gets a TortoiseContext of its own (aerich initialises
@@ -53,6 +53,22 @@ async def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -
             assert actual[name] == table, name
         assert "messages" in actual
         assert (True, ("session_id", "seq")) in actual["messages"].indexes
+        assert await hand_written(generated) == set()
+        sqlite = database_dialect(migrated) == "sqlite"
+        assert await hand_written(migrated) == {
+            "uid_messages_current_reply",
+            *(
+                (
+                    "message_search",
+                    "message_search_ids",
+                    "messages_search_insert",
+                    "messages_search_delete",
+                    "messages_search_update",
+                )
+                if sqlite
+                else ("idx_messages_search",)
+            ),
+        }
 
 
 async def test_upgrading_twice_is_a_no_op(tmp_path: Path) -> None:
