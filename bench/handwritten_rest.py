@@ -79,9 +79,10 @@ PAGE_BY_SEQ_SQL = (
 SESSIONS_SQL = (
     'SELECT "id", "user_id", "model_config_id", "created_at", "updated_at", "last_seq", '
     '"turn_token", "turn_expires_at" FROM "chat_sessions" WHERE "user_id" = $1 '
-    'ORDER BY "created_at" DESC, "id" DESC LIMIT $2'
+    'AND NOT "archived" ORDER BY "created_at" DESC, "id" DESC LIMIT $2'
 )
-COUNT_SQL = 'SELECT COUNT(*) FROM "chat_sessions" WHERE "user_id" = $1'
+# The default list leaves archived sessions out (sessions(archived: false)).
+COUNT_SQL = 'SELECT COUNT(*) FROM "chat_sessions" WHERE "user_id" = $1 AND NOT "archived"'
 
 TAKE_AND_ASK_SQL = """
 WITH t AS (

@@ -152,7 +152,7 @@ def create_app(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                 # Not on the CORS safe list: a browser app could not read them otherwise.
                 expose_headers=[
@@ -160,6 +160,7 @@ def create_app(
                     "RateLimit-Limit",
                     "RateLimit-Remaining",
                     "RateLimit-Reset",
+                    "Content-Disposition",  # an export's file name
                 ],
             )
         )

@@ -61,6 +61,22 @@ def parse_seq_cursor(cursor: str | None, field: str) -> int | None:
     return seq
 
 
+def version_cursor(version: int) -> str:
+    """The cursor of a model config's version in its list (newest first)."""
+    return _encode(["v", version])
+
+
+def parse_version_cursor(cursor: str | None, field: str) -> int | None:
+    if cursor is None:
+        return None
+    values = _decode(cursor, "v", field)
+    # A version number is a 32-bit integer in the database: a larger one must not reach it.
+    if len(values) != 1 or type(values[0]) is not int or not 0 < values[0] < 2**31:
+        raise Invalid("is not a cursor of this list", field=field)
+    version: int = values[0]
+    return version
+
+
 def key_cursor(kind: str, created_at: datetime, row_id: object) -> str:
     return _encode([kind, iso(created_at), row_id if isinstance(row_id, int) else str(row_id)])
 
@@ -90,3 +106,20 @@ def _is_row_id(value: object, integer: bool) -> bool:
     if integer:
         return type(value) is int and -(2**63) <= value < 2**63
     return is_uuid(value)
+
+
+def offset_cursor(kind: str, offset: int) -> str:
+    """The cursor of the item at `offset` (from 0) of a list cut by position, such as
+    search results (ranked: no column to continue from)."""
+    return _encode([kind, offset])
+
+
+def parse_offset_cursor(cursor: str | None, kind: str, field: str, *, below: int) -> int | None:
+    """The offset in `cursor`, which must be under `below`."""
+    if cursor is None:
+        return None
+    values = _decode(cursor, kind, field)
+    if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] < below:
+        raise Invalid("is not a cursor of this list", field=field)
+    offset: int = values[0]
+    return offset

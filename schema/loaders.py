@@ -10,8 +10,8 @@ from strawberry.dataloader import DataLoader
 
 from db.errors import NotFound
 from db.identity import Caller
-from db.models import ApiKey, ChatSession, Message, ModelConfig, User
-from db.services import model_configs, sessions, users
+from db.models import ApiKey, ChatSession, Message, MessageFeedback, ModelConfig, User
+from db.services import feedback, messages, model_configs, sessions, users, variants
 from db.services.history_windows import windows
 from db.services.pagination import Slice, Window
 
@@ -89,6 +89,29 @@ def _keys_by_owner(caller: CallerOf) -> Callable[[list[str]], Awaitable[list[lis
     return load
 
 
+def _own_feedback(
+    caller: CallerOf,
+) -> Callable[[list[str]], Awaitable[list[MessageFeedback | None]]]:
+    """A batch function of the caller's own rating of each message (None: not rated)."""
+
+    async def load(message_ids: list[str]) -> list[MessageFeedback | None]:
+        user_id = (await caller()).user_id
+        found = await feedback.for_messages(user_id=user_id, message_ids=message_ids)
+        return [found.get(message_id) for message_id in message_ids]
+
+    return load
+
+
+def _variants(caller: CallerOf) -> Callable[[list[str]], Awaitable[list[list[Message]]]]:
+    """A batch function of each message's variants (see `variants.variants_of`)."""
+
+    async def load(message_ids: list[str]) -> list[list[Message]]:
+        found = await variants.variants_of(caller=await caller(), message_ids=message_ids)
+        return [found[message_id] for message_id in message_ids]
+
+    return load
+
+
 class Loaders:
     """One operation's loaders; each asks the service for what the caller may see."""
 
@@ -102,7 +125,12 @@ class Loaders:
         self.sessions: DataLoader[str, ChatSession | None] = DataLoader(
             _by_id(sessions.get_many, "session_ids", caller)
         )
+        self.messages: DataLoader[str, Message | None] = DataLoader(
+            _by_id(messages.get_many, "message_ids", caller)
+        )
         self.message_windows: DataLoader[WindowKey, Window[Message]] = DataLoader(
             _load_windows, cache_key_fn=WindowKey.cache_key
         )
         self.api_keys: DataLoader[str, list[ApiKey]] = DataLoader(_keys_by_owner(caller))
+        self.feedback: DataLoader[str, MessageFeedback | None] = DataLoader(_own_feedback(caller))
+        self.variants: DataLoader[str, list[Message]] = DataLoader(_variants(caller))

@@ -8,7 +8,7 @@ import strawberry
 
 from db.errors import NotFound
 from db.models import LogLevel as StoredLevel
-from db.services import logs, model_configs, sessions, users
+from db.services import logs, model_configs, sessions, usage, users
 from db.services.pagination import Slice
 from schema.context import Info
 from schema.cursors import key_cursor, parse_key_cursor
@@ -17,7 +17,9 @@ from schema.types.connection import Connection, Edge
 from schema.types.enums import LogLevel
 from schema.types.log_entry import LogEntry
 from schema.types.model_config import ModelConfig
+from schema.types.search import MessageSearchHit, search_messages
 from schema.types.session import ChatSession
+from schema.types.usage import UsageGroup, UsageRow
 from schema.types.user import User
 
 
@@ -38,13 +40,19 @@ class Query:
             return None
         return ChatSession.from_model(row)
 
-    @strawberry.field(description="The caller's sessions, newest first; userId for admins only.")
+    @strawberry.field(
+        description=(
+            "The caller's sessions, newest first; userId for admins only. Unarchived ones by "
+            "default; archived: true for the archived ones only, null for all."
+        )
+    )
     async def sessions(
         self,
         info: Info,
         first: int | None = None,
         after: str | None = None,
         user_id: strawberry.ID | None = None,
+        archived: bool | None = False,
     ) -> Connection[ChatSession]:
         caller = await info.context.caller()
         window = await sessions.window(
@@ -52,10 +60,11 @@ class Query:
             user_id=user_id,
             page=Slice.of(first=first, last=None),
             after=parse_key_cursor(after, "s", "after"),
+            archived=archived,
         )
 
         async def counter() -> int:
-            return await sessions.count(caller=caller, user_id=user_id)
+            return await sessions.count(caller=caller, user_id=user_id, archived=archived)
 
         return Connection.of(
             [
@@ -68,6 +77,11 @@ class Query:
             has_previous=window.has_previous,
             counter=counter,
         )
+
+    search_messages: Connection[MessageSearchHit] = strawberry.field(
+        resolver=search_messages,
+        description="Full-text search over the messages the caller may see, best match first.",
+    )
 
     @strawberry.field
     async def model_configs(self, info: Info) -> list[ModelConfig]:
@@ -141,3 +155,33 @@ class Query:
             has_previous=window.has_previous,
             counter=counter,
         )
+
+    @strawberry.field(
+        description="Replies asked of models, added up per group (USER, MODEL_CONFIG, DAY; "
+        "groups combine), ordered by day, user, then config. Users see their own usage "
+        "(another's userId is FORBIDDEN); admins anyone's (userId) or everyone's (none). "
+        "Times are UTC: startTime inclusive, endTime exclusive. An empty groupBy gives one "
+        "row of totals; null is the default, [USER]."
+    )
+    async def usage(
+        self,
+        info: Info,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        user_id: strawberry.ID | None = None,
+        model_config_id: strawberry.ID | None = None,
+        group_by: list[UsageGroup] | None = (UsageGroup.USER,),  # type: ignore[assignment]
+    ) -> list[UsageRow]:
+        rows = await usage.report(
+            caller=await info.context.caller(),
+            start_time=start_time,
+            end_time=end_time,
+            user_id=user_id,
+            model_config_id=model_config_id,
+            group_by=(
+                [group.stored() for group in group_by]
+                if group_by is not None
+                else (usage.UsageGroup.USER,)
+            ),
+        )
+        return [UsageRow.from_model(row) for row in rows]

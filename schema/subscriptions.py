@@ -10,7 +10,7 @@ import strawberry
 from db.services import live_replies, messages, turns
 from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent, UserMessageStored
 from schema.context import Info
-from schema.types.inputs import SendMessageInput
+from schema.types.inputs import RegenerateReplyInput, SendMessageInput
 from schema.types.message import Message, MessageDelta
 from schema.types.payloads import MessageEvent
 
@@ -24,6 +24,24 @@ class Subscription:
         self, info: Info, input: SendMessageInput
     ) -> AsyncGenerator[MessageEvent]:
         turn = turns.run_turn(
+            runtime=info.context.runtime,
+            caller=await info.context.caller(),
+            request=input.to_request(),
+            stream=True,
+        )
+        async for shaped in _shaped(info, turn):
+            yield shaped
+
+    @strawberry.subscription(
+        description=(
+            "regenerateReply, streamed: the user Message answered again, the new reply's "
+            "MessageDelta pieces, the stored reply."
+        )
+    )
+    async def regenerate_reply_stream(
+        self, info: Info, input: RegenerateReplyInput
+    ) -> AsyncGenerator[MessageEvent]:
+        turn = turns.run_regeneration(
             runtime=info.context.runtime,
             caller=await info.context.caller(),
             request=input.to_request(),

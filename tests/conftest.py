@@ -32,11 +32,14 @@ TABLES = (
     "reply_chunks",
     "reply_streams",
     "event_payloads",
+    "message_feedback",
+    "usage_records",
     "messages",
     "chat_sessions",
     "api_keys",
     "logs",
     "users",
+    "model_config_versions",
     "model_configs",
 )
 

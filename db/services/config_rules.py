@@ -312,3 +312,41 @@ def check_fields(fields: dict[str, Any]) -> None:
         raise Invalid(
             "must be the name of an environment variable (not a key)", field="api_key_env"
         )
+
+
+# What stands in a copy of a config for a value that breaks the rules above (see `public`).
+REDACTED = "[redacted]"
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with the value of every member whose name looks like a secret replaced."""
+    if isinstance(value, Mapping):
+        return {
+            str(name): REDACTED if looks_secret(str(name)) else _redacted(member)
+            for name, member in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def public(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a config's values that holds no secret, for records that outlive it.
+
+    Every write through the service checks its fields, so this changes nothing for such a
+    config; a row written another way (by hand, before a rule existed) may break a rule,
+    and what would break it is replaced by REDACTED: a member of `parameters` (at any
+    depth) whose name looks like a secret, a `base_url` the rule refuses (credentials,
+    a secret-looking query), an `api_key_env` that is not a variable's name (a key)."""
+    copied = dict(values)
+    if "parameters" in copied:
+        copied["parameters"] = _redacted(copied["parameters"])
+    base_url = copied.get("base_url")
+    if base_url is not None and not (isinstance(base_url, str) and _BASE_URL.match(base_url)):
+        copied["base_url"] = REDACTED
+    env_name = copied.get("api_key_env")
+    if env_name is not None and not (
+        isinstance(env_name, str) and re.match(ENV_NAME_PATTERN, env_name)
+    ):
+        copied["api_key_env"] = REDACTED
+    return copied

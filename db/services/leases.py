@@ -26,7 +26,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from db.errors import Busy, ServiceError
+from db.errors import Busy, NotFound, ServiceError
 from db.models import ChatSession
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,9 @@ async def _acquire(
         return
     delay = 0.005
     while not await _try_acquire(session_id, token, lease):
+        # A session deleted meanwhile (sessions.delete) would never be free again.
+        if not await ChatSession.exists(id=session_id):
+            raise NotFound("session not found")
         await asyncio.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.25)
 

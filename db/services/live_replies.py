@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from db.errors import Invalid, NotFound
 from db.identity import Caller
-from db.models import ChatSession, Message
+from db.models import ChatSession, LogLevel, Message
 from db.ports import Runtime
-from db.services import rate_limits, reply_buffer, reply_runs, sessions
+from db.services import logs, rate_limits, reply_buffer, reply_runs, sessions
 from db.services.ids import is_uuid
 from db.services.turn_events import AiMessageStored, ReplyPiece, TurnEvent
 
@@ -91,4 +91,11 @@ async def stop(*, runtime: Runtime, caller: Caller, session_id: str) -> bool:
         return False
     # Named by its lease: a send queued behind it, or the turn after it, goes on.
     await reply_runs.request_stop(runtime.events, session_id=str(session.id), lease=str(lease))
+    await logs.record(
+        level=LogLevel.INFO,
+        event="reply.cancelled",
+        message=f"reply in session {session.id} stopped by {caller.name}",
+        actor_id=caller.user_id,
+        details={"session_id": str(session.id)},
+    )
     return True

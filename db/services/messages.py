@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,9 @@ async def follow(*, runtime: Runtime, caller: Caller, session_id: str) -> AsyncG
         # Read after joining, so no message falls between the two.
         seen = (await sessions.get(caller=caller, session_id=sid)).last_seq
         next_event: asyncio.Future[dict[str, Any]] | None = None
+        # Ids of the last messages yielded: a regenerated reply caught up by number is
+        # not yielded again when its own event comes.
+        recent: deque[str] = deque(maxlen=FOLLOW_PAGE * 2)
         retry_in: float | None = None
         try:
             while True:
@@ -101,6 +105,13 @@ async def follow(*, runtime: Runtime, caller: Caller, session_id: str) -> AsyncG
                         return
                     next_event = None
                     if event.get("kind") == "message_added" and event.get("seq", seen + 1) <= seen:
+                        if event.get("replaces") and event.get("message_id") not in recent:
+                            # A regenerated reply takes a number already passed: read it
+                            # by id (missed, it is not caught up: the history moved on).
+                            variant = await _replacing(sid, event.get("message_id"))
+                            if variant is not None:
+                                recent.append(str(variant.id))
+                                yield variant
                         continue
                 while True:
                     try:
@@ -113,13 +124,24 @@ async def follow(*, runtime: Runtime, caller: Caller, session_id: str) -> AsyncG
                         break
                     retry_in = None
                     for row in rows:
-                        seen = row.seq
+                        seen = row.position
+                        recent.append(str(row.id))
                         yield row
                     if len(rows) < FOLLOW_PAGE:
                         break
         finally:
             if next_event is not None:
                 next_event.cancel()
+
+
+async def _replacing(session_id: str, message_id: Any) -> Message | None:
+    if not isinstance(message_id, str) or not is_uuid(message_id):
+        return None
+    try:
+        return await Message.get_or_none(id=message_id, session_id=session_id)
+    except Exception as exc:
+        logger.warning("could not read regenerated reply %s yet: %s", message_id, exc)
+        return None
 
 
 async def get(*, caller: Caller, message_id: str) -> Message:
@@ -132,3 +154,9 @@ async def get(*, caller: Caller, message_id: str) -> Message:
     if message is None:
         raise NotFound("message not found")
     return message
+
+
+async def get_many(*, caller: Caller, message_ids: Sequence[str]) -> list[Message]:
+    """The messages of `message_ids` in sessions the caller may see (others are left out)."""
+    wanted = [m for m in message_ids if is_uuid(m)]
+    return list(await Message.filter(sessions.visible_to(caller, via="session__"), id__in=wanted))

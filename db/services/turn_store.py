@@ -471,7 +471,7 @@ async def store_reply(
     )
     if stored is None:
         raise NotFound("session not found")  # the session is gone
-    await _announce(runtime.events, stored)
+    await _announce(runtime.events, stored, replaces=replacing is not None)
     return stored
 
 
@@ -500,9 +500,9 @@ async def record_failed_reply(*, session_id: str, usage: UsageLine) -> None:
     )
 
 
-async def _announce(events: EventBroker, message: Message) -> None:
+async def _announce(events: EventBroker, message: Message, *, replaces: bool = False) -> None:
     try:
-        await events.publish(session_topic(str(message.session_id)), _added(message))
+        await events.publish(session_topic(str(message.session_id)), _added(message, replaces))
     except Exception as exc:
         # The message is stored: failing the request now would make the client retry
         # what succeeded. Subscribers read by sequence number, so they get this message
@@ -510,20 +510,25 @@ async def _announce(events: EventBroker, message: Message) -> None:
         logger.warning("could not announce message %s: %s", message.id, exc)
 
 
-def _added(message: Message) -> dict[str, Any]:
-    return {
+def _added(message: Message, replaces: bool = False) -> dict[str, Any]:
+    """The event of a stored message; `replaces`: a regenerated reply, numbered as the
+    reply it replaced (followers past that number read it by id, `messages.follow`)."""
+    event: dict[str, Any] = {
         "kind": "message_added",
         "session_id": str(message.session_id),
         "message_id": str(message.id),
         "seq": message.seq,
     }
+    if replaces:
+        event["replaces"] = True
+    return event
 
 
-def _notify_call(channel: str, topic: str) -> str:
+def _notify_call(channel: str, topic: str, *, replaces: bool = False) -> str:
     """SQL announcing the message `m` on `channel` (parameter markers), as `_added` does."""
     event = (
         "json_build_object('kind', 'message_added', 'session_id', m.session_id,"
-        " 'message_id', m.id, 'seq', m.seq)"
+        " 'message_id', m.id, 'seq', m.seq" + (", 'replaces', true)" if replaces else ")")
     )
     return (
         f"pg_notify({channel}, json_build_object('topic', {topic}::text, 'event', {event})::text)"
@@ -601,7 +606,7 @@ async def _append_in_one_statement(
     channel = events.sql_channel()
     if channel is not None:
         topic = parameter(session_topic(str(fields["session_id"])))
-        notify = f", {_notify_call(parameter(channel), topic)}"
+        notify = f", {_notify_call(parameter(channel), topic, replaces=replacing is not None)}"
     if replacing is None:
         advance = f"""s AS (
   UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = $2{lease_sets}
@@ -634,7 +639,7 @@ SELECT m.*{notify} FROM m
         return None
     message = Message.from_row(rows[0])
     if channel is None:
-        await _announce(events, message)
+        await _announce(events, message, replaces=replacing is not None)
     return message
 
 

@@ -706,16 +706,20 @@ async def _report_failure(
     caller: Caller, session_id: str, spec: ModelSpec, exc: Exception, started: float
 ) -> None:
     """Log a reply that failed, and count it as the session owner's usage."""
-    await turn_store.record_failed_reply(
-        session_id=session_id,
-        usage=turn_store.UsageLine(
-            model_config_id=spec.config_id,
-            prompt_tokens=0,
-            completion_tokens=0,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            failed=True,
-        ),
-    )
+    try:
+        await turn_store.record_failed_reply(
+            session_id=session_id,
+            usage=turn_store.UsageLine(
+                model_config_id=spec.config_id,
+                prompt_tokens=0,
+                completion_tokens=0,
+                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                failed=True,
+            ),
+        )
+    except Exception as problem:
+        # The client is owed the model's failure, not this one's.
+        logger.warning("could not count the failed reply of session %s: %s", session_id, problem)
     details: dict[str, Any] = {
         "session_id": session_id,
         "model_name": spec.model_name,

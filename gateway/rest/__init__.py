@@ -6,7 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.rest import logs, messages, model_configs, sessions
+from gateway.rest import (
+    exports,
+    feedback,
+    logs,
+    messages,
+    model_configs,
+    search,
+    sessions,
+    usage,
+)
 from gateway.rest.envelope import EnvelopeResponse
 from gateway.rest.openapi import document
 from gateway.rest.routing import Endpoint, runtime_of
@@ -15,8 +24,12 @@ PREFIX = "/api/v1"
 ENDPOINTS: list[Endpoint] = [
     *sessions.ENDPOINTS,
     *messages.ENDPOINTS,
+    *feedback.ENDPOINTS,
     *model_configs.ENDPOINTS,
     *logs.ENDPOINTS,
+    *exports.ENDPOINTS,
+    *usage.ENDPOINTS,
+    *search.ENDPOINTS,
 ]
 
 

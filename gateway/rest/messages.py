@@ -18,6 +18,8 @@ from gateway.rest.schemas import (
     CancelResult,
     MessageHistory,
     PageQuery,
+    RegenerateBody,
+    RegenerateResult,
     SendMessageBody,
     SendResult,
     text_schema,
@@ -64,6 +66,24 @@ async def send_message(request: Request, caller: Caller) -> dict[str, Any] | Res
     }
 
 
+async def regenerate_reply(request: Request, caller: Caller) -> dict[str, Any] | Response:
+    body = await json_body(request, RegenerateBody)
+    stream = streaming.wants_stream(request.headers.get("accept"))
+    asked = turns.RegenerateRequest(
+        session_id=path_param(request, "session_id"),
+        user_id=body.user_id,
+        client_message_id=request.headers.get(IDEMPOTENCY_HEADER),
+    )
+    turn = turns.run_regeneration(
+        runtime=runtime_of(request), caller=caller, request=asked, stream=stream
+    )
+    with renamed({"client_message_id": IDEMPOTENCY_HEADER}):
+        if stream:
+            return await streaming.event_stream(turn)
+        result = await turns.complete(turn)
+    return {"ai_message": ai_message_out(result.ai_message)}
+
+
 async def resume_reply(request: Request, caller: Caller) -> Response:
     after = streaming.last_event_id(request.headers.get(streaming.LAST_EVENT_ID))
     events = await live_replies.resume(
@@ -94,6 +114,11 @@ _IDEMPOTENCY_PARAMETER = {
         "type": "string",
         **text_schema(turns.MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True),
     },
+}
+
+_REGENERATE_IDEMPOTENCY_PARAMETER = {
+    **_IDEMPOTENCY_PARAMETER,
+    "description": "Retry key: a repeat returns the reply it made and stores nothing new.",
 }
 
 _EVENT_STREAM = {
@@ -133,6 +158,19 @@ ENDPOINTS = [
         summary="Pick a streamed reply up again from Last-Event-ID (server-sent events)",
         response=None,
         header_parameters=(_LAST_EVENT_ID_PARAMETER,),
+        alternative_content=_EVENT_STREAM,
+    ),
+    Endpoint(
+        "POST",
+        "/sessions/{session_id}/regenerate",
+        regenerate_reply,
+        summary=(
+            "Ask the model again for the latest user message; the new reply takes the "
+            "latest reply's place in the history"
+        ),
+        body=RegenerateBody,
+        response=RegenerateResult,
+        header_parameters=(_REGENERATE_IDEMPOTENCY_PARAMETER,),
         alternative_content=_EVENT_STREAM,
     ),
     Endpoint(

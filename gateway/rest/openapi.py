@@ -49,7 +49,8 @@ def document(
             "title": "ai-chat-gateway REST compatibility layer",
             "version": "1",
             "description": (
-                "Every body is an envelope: {code, data} or {code, message, data: null}."
+                "Every body is an envelope: {code, data} or {code, message, data: null}, "
+                "except a session export's download (its errors are envelopes)."
             ),
         },
         "paths": paths,
@@ -68,9 +69,12 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     ]
     if endpoint.query is not None:
         schema = endpoint.query.model_json_schema()
+        required = set(schema.get("required", ()))
         for name, prop in schema["properties"].items():
             prop = {key: value for key, value in prop.items() if key != "title"}
-            parameters.append({"name": name, "in": "query", "required": False, "schema": prop})
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
     parameters.extend(endpoint.header_parameters)
     content = dict(endpoint.alternative_content)
     if endpoint.response is not None:

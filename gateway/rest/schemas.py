@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from db.services.config_rules import ENV_NAME_PATTERN, NOT_BLANK, TEXT_LIMITS
 from db.services.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_NUM, MAX_PAGE_SIZE
 from db.services.text import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+from db.services.titles import MAX_TITLE_CHARS
 from db.services.turns import MAX_CLIENT_MESSAGE_ID_CHARS
 
 # `model_*` field names are part of the frozen contract.
@@ -48,6 +49,37 @@ class CreateSessionBody(BaseModel):
     model_config_id: str | None = None
 
 
+def _left_out_is_kept(schema: dict[str, Any]) -> None:
+    # pydantic's default stands for "left out", which keeps the stored value: none is
+    # documented; and a body that changes nothing is refused.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+    schema["anyOf"] = [{"required": [name]} for name in schema["properties"]]
+
+
+class UpdateSessionBody(BaseModel):
+    """Fields left out are kept; a null title clears it."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        strict=True,
+        protected_namespaces=(),
+        json_schema_extra=_left_out_is_kept,
+    )
+    title: str | None = Field(
+        None,
+        description="Not blank, at most 200 characters; null clears it.",
+        json_schema_extra=text_schema(MAX_TITLE_CHARS, not_blank=True),
+    )
+    # Not nullable: the defaults only stand for "left out" (model_fields_set tells).
+    model_config_id: str = Field(None, description="The next reply uses this config.")  # type: ignore[assignment]
+    archived: bool = Field(False, description="Archived sessions leave the default list.")
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent, null included."""
+        return self.model_dump(include=self.model_fields_set)
+
+
 class SendMessageBody(BaseModel):
     model_config = _BODY
     user_id: str
@@ -60,6 +92,11 @@ class SendMessageBody(BaseModel):
     client_message_id: str | None = Field(
         None, json_schema_extra=text_schema(MAX_CLIENT_MESSAGE_ID_CHARS, not_blank=True)
     )
+
+
+class RegenerateBody(BaseModel):
+    model_config = _BODY
+    user_id: str
 
 
 class UpdateModelConfigBody(BaseModel):
@@ -120,6 +157,37 @@ class SessionCreated(BaseModel):
     session_id: str
 
 
+class SessionsQuery(PageQuery):
+    archived: Literal["false", "true", "all"] = Field(
+        "false", description="Unarchived sessions (false), archived ones (true), or all."
+    )
+    user_id: str | None = Field(None, description="Admins: another user's sessions.")
+
+
+class SessionOut(BaseModel):
+    model_config = _OUT
+    session_id: str
+    user_id: str
+    model_config_id: str
+    title: str | None
+    archived: bool
+    created_time: datetime
+    updated_time: datetime
+    message_count: int
+    forked_from_message_id: str | None = Field(
+        description="The message this session was forked at; null if it is no fork."
+    )
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+    total: int
+
+
+class SessionDeleted(BaseModel):
+    session_id: str
+
+
 class MessageOut(BaseModel):
     message_id: str
     type: Literal["user", "ai"]
@@ -150,6 +218,10 @@ class SendResult(BaseModel):
     ai_message: AiMessageOut
 
 
+class RegenerateResult(BaseModel):
+    ai_message: AiMessageOut
+
+
 class CancelResult(BaseModel):
     model_config = _OUT
     cancelled: bool
@@ -177,6 +249,50 @@ class ModelConfigUpdated(BaseModel):
     config_id: str
     updated_time: datetime
     version: int
+
+
+class RollbackModelConfigBody(BaseModel):
+    model_config = _BODY
+    version: int = Field(
+        description="The version whose values the config takes again (is_default stays).",
+        json_schema_extra={"minimum": 1, "maximum": 2**31 - 1},
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # JSON does not tell 2 from 2.0, nor does JSON Schema's "integer": both are 2.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
+class ModelConfigSnapshot(BaseModel):
+    """Every field of a config at one version; never a secret."""
+
+    model_config = _OUT
+    provider: str
+    model_name: str
+    model_version: str
+    parameters: dict[str, Any]
+    base_url: str | None
+    api_key_env: str | None
+    is_default: bool
+
+
+class ModelConfigVersionOut(BaseModel):
+    model_config = _OUT
+    config_id: str
+    version: int
+    created_time: datetime
+    actor_id: str | None = Field(description="null for the CLI or migrations.")
+    changed_fields: list[str]
+    snapshot: ModelConfigSnapshot
+
+
+class ModelConfigVersionList(BaseModel):
+    versions: list[ModelConfigVersionOut]
+    total: int
 
 
 class LogOut(BaseModel):

@@ -12,7 +12,8 @@ from typing import Any
 
 from tortoise.models import Model
 
-from db.models import LogEntry, Message, ModelConfig
+from db.models import ChatSession, LogEntry, Message, ModelConfig, ModelConfigVersion
+from db.services.sessions import message_count
 from db.times import iso
 
 
@@ -39,6 +40,23 @@ def _named(fields: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
         else (name, name, False)
         for name in fields
     )
+
+
+def session_out(session: ChatSession) -> dict[str, Any]:
+    """A session as the extension routes show it."""
+    return {
+        "session_id": str(session.id),
+        "user_id": str(session.user_id),
+        "model_config_id": str(session.model_config_id),
+        "title": session.title,
+        "archived": session.archived,
+        "created_time": iso(session.created_at),
+        "updated_time": iso(session.updated_at),
+        "message_count": message_count(session),
+        "forked_from_message_id": (
+            str(session.forked_from_id) if session.forked_from_id is not None else None
+        ),
+    }
 
 
 def message_out(message: Message) -> dict[str, Any]:
@@ -74,6 +92,18 @@ def model_config_out(config: ModelConfig) -> dict[str, Any]:
 
 def model_config_updated(config: ModelConfig) -> dict[str, Any]:
     return record(config, "config_id", ("updated_at", "version"))
+
+
+def model_config_version_out(row: ModelConfigVersion) -> dict[str, Any]:
+    # Named by its config and number (the row's own id means nothing to a client).
+    return {
+        "config_id": str(row.config_id),
+        "version": row.version,
+        "created_time": iso(row.created_at),
+        "actor_id": row.actor_id,
+        "changed_fields": list(row.changed_fields or []),
+        "snapshot": row.snapshot,
+    }
 
 
 def log_out(entry: LogEntry) -> dict[str, Any]:

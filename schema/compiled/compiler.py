@@ -294,11 +294,19 @@ class _Compiler:
         arg = self.arguments("Query", nodes, _session_list_arguments)
         owner, size = arg("owner", "uuid"), arg("size", "int")
         after_time, after_id = arg("after_time", "timestamptz"), arg("after_id", "uuid")
+        archived = arg("archived", "boolean")
         p, g, t = self.alias("p"), self.alias("g"), self.alias("t")
+
+        def listed(alias: str) -> str:
+            # sessions.window: the owner's sessions, filtered by `archived` (null: all).
+            return (
+                f"{sessions.listed_sql(alias, owner)} AND {sessions.archived_sql(alias, archived)}"
+            )
+
         page = newest_first_sql(
             table="chat_sessions",
             alias=t,
-            condition=sessions.listed_sql(t, owner),
+            condition=listed(t),
             after=(after_time, after_id),
             size=size,
         )
@@ -315,9 +323,7 @@ class _Compiler:
             group=g,
             has_next=lambda: f"{g}.fetched > {size}",
             has_previous=lambda: arg("has_after", "boolean"),
-            total=lambda: (
-                f"(SELECT count(*) FROM chat_sessions {c} WHERE {sessions.listed_sql(c, owner)})"
-            ),
+            total=lambda: f"(SELECT count(*) FROM chat_sessions {c} WHERE {listed(c)})",
         )
 
     def model_config_list(self, nodes: list[FieldNode]) -> str:
@@ -413,10 +419,26 @@ class _Compiler:
             "createdAt": lambda _: _moment(f"{s}.created_at"),
             # sessions.message_count: sequence numbers run 1..last_seq without gaps.
             "messageCount": lambda _: _int(f"{s}.last_seq"),
+            "title": lambda _: _nullable(_string(f"{s}.title")),
+            "updatedAt": lambda _: _moment(f"{s}.updated_at"),
+            "archived": lambda _: _bool(f"{s}.archived"),
             "user": lambda nodes: self.user_of(nodes, f"{s}.user_id"),
             "modelConfig": lambda nodes: self.config_of(nodes, f"{s}.model_config_id"),
             "messages": lambda nodes: self.message_list(nodes, s),
+            "forkedFrom": lambda nodes: self.forked_from(nodes, s),
         }
+
+    def forked_from(self, nodes: list[FieldNode], s: str) -> str:
+        # The messages DataLoader's rule (messages.get_many): null unless the message is
+        # still there, in a session the caller may see.
+        viewer, admin = self.viewer()
+        m, o = self.alias("m"), self.alias("o")
+        found = self.object("Message", self.sub("Message", nodes), self.message_fields(m))
+        visible = sessions.visible_sql(o, viewer=viewer, admin=admin)
+        return _nullable(
+            f"(SELECT {found} FROM messages {m} JOIN chat_sessions {o} ON {o}.id = {m}.session_id"
+            f" WHERE {m}.id = {s}.forked_from_id AND {visible})"
+        )
 
     def user_of(self, nodes: list[FieldNode], user_id: str) -> str:
         viewer, admin = self.viewer()
@@ -514,6 +536,8 @@ def _session_list_arguments(args: dict[str, Any], caller: Caller) -> Mapping[str
         "after_time": after.created_at if after else LATEST,
         "after_id": str(after.id) if after else MAX_UUID,
         "has_after": after is not None,
+        # Unarchived sessions unless asked otherwise (the argument's default is false).
+        "archived": args.get("archived"),
     }
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -8,11 +8,21 @@ from schema.types.api_key import ApiKey
 from schema.types.message import Message, MessageDelta
 from schema.types.user import User
 
+if TYPE_CHECKING:
+    from schema.types.session import ChatSession
+
 
 @strawberry.type
 class SendMessagePayload:
     user_message: Message
     ai_message: Message
+
+
+@strawberry.type(description="A fork; with content, the edited message and its reply.")
+class ForkSessionPayload:
+    session: Annotated[ChatSession, strawberry.lazy("schema.types.session")]
+    user_message: Message | None
+    ai_message: Message | None
 
 
 MessageEvent = Annotated[

@@ -22,6 +22,13 @@ class ChatSession:
     id: strawberry.ID = strawberry.field(description="The REST session_id.")
     created_at: datetime
     message_count: int
+    title: str | None = strawberry.field(
+        description="Null until set; generated from the first user message."
+    )
+    updated_at: datetime = strawberry.field(description="The last message stored or change made.")
+    archived: bool = strawberry.field(
+        description="Archived sessions leave the default `sessions` list."
+    )
     row: strawberry.Private[models.ChatSession]
 
     @strawberry.field
@@ -35,6 +42,18 @@ class ChatSession:
         loader = info.context.loaders.model_configs
         key = str(self.row.model_config_id)
         return ModelConfig.from_model(await load_one(loader, key, missing="model config not found"))
+
+    @strawberry.field(
+        description=(
+            "The message this session was forked at; null if it is no fork, or that "
+            "message is gone or not the caller's to see."
+        )
+    )
+    async def forked_from(self, info: Info) -> Message | None:
+        if self.row.forked_from_id is None:
+            return None
+        row = await info.context.loaders.messages.load(str(self.row.forked_from_id))
+        return None if row is None else Message.from_model(row)
 
     @strawberry.field(description="Oldest first; keyset-paginated in both directions.")
     async def messages(
@@ -59,7 +78,7 @@ class ChatSession:
 
         return Connection.of(
             [
-                Edge(cursor=seq_cursor(row.seq), node=Message.from_model(row))
+                Edge(cursor=seq_cursor(row.position), node=Message.from_model(row))
                 for row in window.items
             ],
             has_next=window.has_next,

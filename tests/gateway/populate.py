@@ -20,10 +20,14 @@ from db.models import (
     LogEntry,
     LogLevel,
     Message,
+    MessageFeedback,
     MessageType,
     ModelConfig,
+    ModelConfigVersion,
     RateWindow,
+    Rating,
     Role,
+    UsageRecord,
     User,
 )
 from db.services import model_configs
@@ -86,6 +90,45 @@ async def populate(url: str, logs: int) -> None:
                 )
             session.last_seq = 40
             await session.save()
+        # What the conversation features add: a replaced reply (a variant, no seq), a
+        # titled, archived fork, a rating, usage (one failed reply), a config's version.
+        question = await Message.get(session=session, seq=39)
+        variant = await Message.create(
+            session=session,
+            seq=None,
+            type=MessageType.AI,
+            content=f"An earlier answer {UNICODE}",
+            metadata={"finish_reason": "stop"},
+            reply_to=question,
+            client_message_id="regen-1",
+            request_digest="e" * 64,
+        )
+        session.title = f"Tïtle {UNICODE}"[:200]
+        session.archived = True
+        session.forked_from_id = variant.id
+        session.fork_key = "fork-1"
+        session.fork_digest = "f" * 64
+        await session.save()
+        await MessageFeedback.create(message=variant, user=admin, rating=Rating.DOWN, note=UNICODE)
+        for failed in (False, True):
+            await UsageRecord.create(
+                created_at=ROUND,
+                user_id=admin.id,
+                model_config_id=other.id,
+                session_id=session.id,
+                message_id=None if failed else variant.id,
+                failed=failed,
+                prompt_tokens=0 if failed else 12,
+                completion_tokens=0 if failed else 34,
+                latency_ms=None if failed else 56.5,
+            )
+        await ModelConfigVersion.create(
+            config=other,
+            version=3,
+            actor_id=str(admin.id),
+            changed_fields=["model_name", "parameters"],
+            snapshot={"model_name": "gpt-ünï", "parameters": {"temperature": 0.25}},
+        )
         await LogEntry.bulk_create(
             [
                 LogEntry(

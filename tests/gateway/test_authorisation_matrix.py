@@ -235,6 +235,80 @@ async def someone_new(world: World) -> dict[str, Any]:
     return {"id": user.user_id}
 
 
+CREATE_CONFIG = """mutation { createModelConfig(input:
+  {modelName: "versioned", modelVersion: "1", provider: "echo"}) { id version } }"""
+
+
+async def config_made_by_admin(world: World) -> dict[str, Any]:
+    """A config an admin created (so it has a version 1 to roll back to), for each caller:
+    a rollback changes it."""
+    response = await world.http.post(
+        "/graphql", json={"query": CREATE_CONFIG}, headers=world.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    created = response.json()["data"]["createModelConfig"]
+    return {"id": created["id"], "version": created["version"]}
+
+
+def rest_on_fresh_config(method: str, path: str, body: Callable[[int], Any]) -> Call:
+    """A REST call about a config made anew for each caller (`path` names {config_id};
+    `body` is made from its version)."""
+
+    async def call(world: World, who: Who) -> Outcome:
+        made = await config_made_by_admin(world)
+        response = await world.http.request(
+            method,
+            "/api/v1" + path.format(config_id=made["id"]),
+            json=body(made["version"]),
+            headers=world.headers(who),
+        )
+        return rest_outcome(response)
+
+    return call
+
+
+async def owners_new_session(world: World) -> dict[str, Any]:
+    return {"id": await create_session(world.http, world.owner)}
+
+
+def rest_on_fresh_session(method: str, path: str) -> Call:
+    """A REST call about a session of the owner's made anew for each caller (`path` names
+    {session_id}): what a successful call uses up (a session it deletes)."""
+
+    async def call(world: World, who: Who) -> Outcome:
+        made = await owners_new_session(world)
+        response = await world.http.request(
+            method, "/api/v1" + path.format(session_id=made["id"]), headers=world.headers(who)
+        )
+        return rest_outcome(response)
+
+    return call
+
+
+def rest_listing_owners_sessions() -> Call:
+    """GET /sessions naming the owner (`user_id`), as GraphQL's `sessions(userId:)`."""
+
+    async def call(world: World, who: Who) -> Outcome:
+        response = await world.http.get(
+            "/api/v1/sessions", params={"user_id": world.owner.user_id}, headers=world.headers(who)
+        )
+        return rest_outcome(response)
+
+    return call
+
+
+def rest_usage_of_owner() -> Call:
+    """GET /usage naming the owner (`user_id`), as GraphQL's `usage(userId:)`."""
+
+    async def call(world: World, who: Who) -> Outcome:
+        response = await world.http.get(
+            "/api/v1/usage", params={"user_id": world.owner.user_id}, headers=world.headers(who)
+        )
+        return rest_outcome(response)
+
+    return call
+
+
 # The table -----------------------------------------------------------------------------
 
 
@@ -259,6 +333,18 @@ SEND_INPUT = 'input: {sessionId: $id, content: "hi"}'
 ROWS = [
     # REST: every route of /api/v1, about the owner's session and message.
     Row("REST POST /sessions", rest("POST", "/sessions", for_owner), ACTING_FOR),
+    # Another user's list is refused by name (404 would claim there is none).
+    Row("REST GET /sessions", rest_listing_owners_sessions(), ACTING_FOR),
+    Row(
+        "REST PATCH /sessions/{session_id}",
+        rest("PATCH", "/sessions/{session_id}", lambda w: {"title": "renamed"}),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "REST DELETE /sessions/{session_id}",
+        rest_on_fresh_session("DELETE", "/sessions/{session_id}"),
+        OWNER_OR_ADMIN,
+    ),
     Row(
         "REST GET /sessions/{session_id}/messages",
         rest("GET", "/sessions/{session_id}/messages"),
@@ -279,13 +365,48 @@ ROWS = [
         rest("POST", "/sessions/{session_id}/cancel"),
         OWNER_OR_ADMIN,
     ),
+    Row(
+        "REST GET /sessions/{session_id}/export",
+        rest("GET", "/sessions/{session_id}/export"),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "REST POST /sessions/{session_id}/regenerate",
+        rest("POST", "/sessions/{session_id}/regenerate", for_owner),
+        ACTING_FOR,
+    ),
+    Row(
+        "REST PUT /messages/{message_id}/feedback",
+        rest("PUT", "/messages/{message_id}/feedback", lambda w: {"rating": "up"}),
+        OWNER_OR_ADMIN,
+    ),
     Row("REST GET /model-configs", rest("GET", "/model-configs"), SIGNED_IN),
     Row(
         "REST PUT /model-configs/{config_id}",
         rest("PUT", "/model-configs/{config_id}", lambda w: {"model_version": "2"}),
         ADMIN_ONLY,
     ),
+    Row(
+        "REST GET /model-configs/{config_id}/versions",
+        rest("GET", "/model-configs/{config_id}/versions"),
+        ADMIN_ONLY,
+    ),
+    Row(
+        "REST POST /model-configs/{config_id}/rollback",
+        rest_on_fresh_config(
+            "POST", "/model-configs/{config_id}/rollback", lambda version: {"version": version}
+        ),
+        ADMIN_ONLY,
+    ),
     Row("REST GET /logs", rest("GET", "/logs"), ADMIN_ONLY),
+    # Search names the owner's session: a stranger is told it does not exist.
+    Row(
+        "REST GET /search",
+        rest("GET", "/search?q=hello&session_id={session_id}"),
+        OWNER_OR_ADMIN,
+    ),
+    # Another user's usage is refused by name (an empty report would claim they used nothing).
+    Row("REST GET /usage", rest_usage_of_owner(), ACTING_FOR),
     Row("REST GET /openapi.json", rest("GET", "/openapi.json"), ANYONE),
     # GraphQL queries.
     Row("GraphQL query me", graphql("me", "{ me { id } }"), SIGNED_IN),
@@ -323,6 +444,24 @@ ROWS = [
         "GraphQL query modelConfigs", graphql("modelConfigs", "{ modelConfigs { id } }"), SIGNED_IN
     ),
     Row("GraphQL query logs", graphql("logs", "{ logs { totalCount } }"), ADMIN_ONLY),
+    Row(
+        "GraphQL query searchMessages",
+        graphql(
+            "searchMessages",
+            'query($id: ID!) { searchMessages(query: "hello", sessionId: $id) { totalCount } }',
+            lambda w: {"id": w.session_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "GraphQL query usage",
+        graphql(
+            "usage",
+            "query($u: ID) { usage(userId: $u) { replies } }",
+            lambda w: {"u": w.owner.user_id},
+        ),
+        ACTING_FOR,
+    ),
     # GraphQL mutations.
     Row(
         "GraphQL mutation createSession",
@@ -340,6 +479,22 @@ ROWS = [
         ),
     ),
     Row(
+        "GraphQL mutation updateSession",
+        graphql(
+            "updateSession",
+            'mutation($id: ID!) { updateSession(id: $id, input: {title: "renamed"}) { id } }',
+            lambda w: {"id": w.session_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "GraphQL mutation deleteSession",
+        on_fresh(
+            "deleteSession", "mutation($id: ID!) { deleteSession(id: $id) }", owners_new_session
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
         "GraphQL mutation sendMessage",
         graphql(
             "sendMessage",
@@ -349,11 +504,38 @@ ROWS = [
         OWNER_OR_ADMIN,
     ),
     Row(
+        "GraphQL mutation regenerateReply",
+        graphql(
+            "regenerateReply",
+            "mutation($id: ID!) { regenerateReply(input: {sessionId: $id}) { id } }",
+            lambda w: {"id": w.session_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "GraphQL mutation forkSession",
+        graphql(
+            "forkSession",
+            "mutation($m: ID!) { forkSession(input: {messageId: $m}) { session { id } } }",
+            lambda w: {"m": w.reply_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
         "GraphQL mutation cancelReply",
         graphql(
             "cancelReply",
             "mutation($id: ID!) { cancelReply(sessionId: $id) }",
             lambda w: {"id": w.session_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "GraphQL mutation rateMessage",
+        graphql(
+            "rateMessage",
+            "mutation($id: ID!) { rateMessage(id: $id, input: {rating: UP}) { id } }",
+            lambda w: {"id": w.reply_id},
         ),
         OWNER_OR_ADMIN,
     ),
@@ -372,6 +554,16 @@ ROWS = [
             "createModelConfig",
             "mutation { createModelConfig(input: "
             '{modelName: "m", modelVersion: "1", provider: "echo"}) { id } }',
+        ),
+        ADMIN_ONLY,
+    ),
+    Row(
+        "GraphQL mutation rollbackModelConfig",
+        on_fresh(
+            "rollbackModelConfig",
+            "mutation($id: ID!, $version: Int!) "
+            "{ rollbackModelConfig(id: $id, version: $version) { id version } }",
+            config_made_by_admin,
         ),
         ADMIN_ONLY,
     ),
@@ -414,6 +606,16 @@ ROWS = [
         subscription(
             "sendMessageStream",
             "subscription($id: ID!) { sendMessageStream(" + SEND_INPUT + ") { __typename } }",
+            lambda w: {"id": w.session_id},
+        ),
+        OWNER_OR_ADMIN,
+    ),
+    Row(
+        "GraphQL subscription regenerateReplyStream",
+        subscription(
+            "regenerateReplyStream",
+            "subscription($id: ID!) { regenerateReplyStream(input: {sessionId: $id}) "
+            "{ __typename } }",
             lambda w: {"id": w.session_id},
         ),
         OWNER_OR_ADMIN,

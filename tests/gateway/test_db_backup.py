@@ -51,7 +51,7 @@ def test_backup_while_writes_happen_has_every_committed_row(tmp_path: Path) -> N
     assert written[0] > 0
     with sqlite3.connect(backup) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert connection.execute("SELECT count(*) FROM messages").fetchone() == (80,)
+        assert connection.execute("SELECT count(*) FROM messages").fetchone() == (81,)
     assert LOGS <= _count(backup) <= LOGS + written[0]
     assert _count(database) == LOGS + written[0]
     assert not list(tmp_path.glob("*.partial"))

@@ -30,12 +30,17 @@ from tests.servers import REPO_ROOT, child_env, run_cli
 
 LOGS = 2_345  # several batches of --batch-size
 BATCH = "500"
+# In the order copied (foreign keys first). 81 messages: 80 in the histories and one
+# replaced reply (a variant, no seq); 2 config versions: echo's first and one made.
 EXPECTED = {
     "users": 3,
     "api_keys": 3,
     "model_configs": 2,
+    "model_config_versions": 2,
     "chat_sessions": 2,
-    "messages": 80,
+    "messages": 81,
+    "message_feedback": 1,
+    "usage_records": 2,
     "logs": LOGS,
 }
 

@@ -36,10 +36,14 @@ class RouteCall:
         return f"{self.method} {self.path}"
 
     def body(self, target: Target) -> dict[str, Any] | None:
-        if self.method == "GET" or self.path.endswith("/cancel"):
+        if self.method in ("GET", "DELETE") or self.path.endswith("/cancel"):
             return None
+        if self.method == "PATCH":
+            return {"title": "renamed"}
         if self.path == "/model-configs/{config_id}":
             return {"model_version": "2"}
+        if self.path == "/model-configs/{config_id}/rollback":
+            return {"version": 1}
         body: dict[str, Any] = {"user_id": target.user_id}
         if self.path.endswith("/messages"):
             body["message"] = "hello"
@@ -56,12 +60,18 @@ class RouteCall:
 
 ROUTES = [
     RouteCall("POST", "/sessions", names_user=True),
+    RouteCall("GET", "/sessions"),
+    RouteCall("PATCH", "/sessions/{session_id}", on_session=True),
+    RouteCall("DELETE", "/sessions/{session_id}", on_session=True),
     RouteCall("GET", "/sessions/{session_id}/messages", on_session=True),
     RouteCall("POST", "/sessions/{session_id}/messages", names_user=True, on_session=True),
     RouteCall("POST", "/sessions/{session_id}/cancel", on_session=True),
     RouteCall("GET", "/model-configs"),
     RouteCall("PUT", "/model-configs/{config_id}", admin_only=True),
+    RouteCall("GET", "/model-configs/{config_id}/versions", admin_only=True),
+    RouteCall("POST", "/model-configs/{config_id}/rollback", admin_only=True),
     RouteCall("GET", "/logs", admin_only=True),
+    RouteCall("GET", "/usage"),
 ]
 
 

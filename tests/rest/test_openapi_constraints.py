@@ -262,6 +262,13 @@ async def test_every_body_constraint_holds_at_its_edges(
             {"model_name": "m"},
             root,
         ),
+        (
+            "PATCH",
+            f"/api/v1/sessions/{session_id}",
+            "UpdateSessionBody",
+            {"archived": False},
+            alice,
+        ),
     ]
     checked = 0
     for method, path, model, base, who in operations:
@@ -286,6 +293,7 @@ async def test_every_parameter_constraint_holds_at_its_edges(
             alice,
         ),
         ("get", "/api/v1/logs"): ("GET", "/api/v1/logs", root),
+        ("get", "/api/v1/sessions"): ("GET", "/api/v1/sessions", alice),
         ("post", "/api/v1/sessions/{session_id}/messages"): (
             "POST",
             f"/api/v1/sessions/{session_id}/messages",

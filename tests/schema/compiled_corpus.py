@@ -30,6 +30,10 @@ class Data:
     odd_session: str  # alice's, metadata with a number jsonb writes otherwise
     raw_session: str  # alice's, metadata written by SQL: numbers orjson would not write
     bob_session: str
+    archived_session: str  # alice's, archived, titled, 2 messages
+    # alice's sessions forked from a message of her long session, of bob's session, and
+    # from one that is gone
+    forks: list[str]
     config_id: str  # with parameters of every JSON kind
     session_cursors: list[str]  # alice's sessions, newest first
     message_cursors: list[str]  # the long session's, seq 1..30
@@ -280,6 +284,102 @@ CASES: list[Case] = [
         "{ sessions { edges { node { id user { id name role } modelConfig { %s } messages(last: 3)"
         " { %s } } } } }" % (CONFIG, CONNECTION),
         compiled_for=frozenset({"bob", "admin"}),  # alice's sessions hold the odd numbers
+    ),
+    # the conversation features' session fields and the archived filter
+    Case("session title and times", ONE % "id title createdAt updatedAt archived", long),
+    Case(
+        "tricky title",
+        ONE % "title messageCount",
+        lambda d: {"id": d.empty_session},
+    ),
+    Case(
+        "archived session",
+        ONE % "id title archived updatedAt messageCount messages { totalCount }",
+        lambda d: {"id": d.archived_session},
+    ),
+    Case(
+        "sessions archived true",
+        "{ sessions(archived: true) { edges { cursor node { id title archived updatedAt"
+        " messageCount } } %s totalCount } }" % PAGE,
+    ),
+    Case(
+        "sessions archived false",
+        "{ sessions(archived: false) { edges { node { id title archived } } totalCount } }",
+    ),
+    Case(
+        "sessions archived null",
+        "{ sessions(archived: null) { edges { cursor node { id title archived } } %s totalCount } }"
+        % PAGE,
+    ),
+    *[
+        Case(
+            f"sessions archived variable {name}",
+            "query($a: Boolean) { sessions(archived: $a) { edges { node { id archived } }"
+            " totalCount } }",
+            lambda d, given=given: given,
+        )
+        for name, given in (("true", {"a": True}), ("null", {"a": None}), ("absent", {}))
+    ],
+    Case(
+        "sessions archived after a cursor",
+        "query($c: String) { sessions(archived: null, first: 2, after: $c) { edges { cursor"
+        " node { id archived } } %s totalCount } }" % PAGE,
+        lambda d: {"c": d.session_cursors[0]},
+    ),
+    Case(
+        "sessions of bob archived",
+        "query($u: ID) { sessions(userId: $u, archived: null) { edges { node { id title } }"
+        " totalCount } }",
+        lambda d: {"u": d.bob_id},
+        frozenset({"bob", "admin"}),
+    ),
+    Case(
+        "sessions archived not a boolean",
+        '{ sessions(archived: "yes") { totalCount } }',
+        compiled_for=NONE,
+    ),
+    Case(
+        "message back to its session's new fields",
+        ONE % "messages(last: 1) { edges { node { session { title updatedAt archived } } } }",
+        long,
+    ),
+    Case(
+        "nested with the new fields",
+        "{ sessions(first: 10, archived: null) { edges { node { id title updatedAt archived"
+        " messageCount messages(first: 2) { edges { node { id content } } } } } } }",
+    ),
+    # forkedFrom: the message if the caller may see it, else null (see Data.forks)
+    Case("not forked", ONE % "id title forkedFrom { id }", long),
+    *[
+        Case(
+            f"forked from {kind}",
+            ONE % f"forkedFrom {{ {MESSAGE} session {{ id title }} }}",
+            lambda d, index=index: {"id": d.forks[index]},
+        )
+        for index, kind in enumerate(("alice's message", "bob's message", "a missing message"))
+    ],
+    Case(
+        "forked from in a list",
+        "{ sessions(first: 100) { edges { node { id forkedFrom { id content type } } } } }",
+    ),
+    Case(
+        "forked from with a field left to strawberry",
+        ONE % "forkedFrom { id variants { id } }",
+        lambda d: {"id": d.forks[0]},
+        NONE,
+    ),
+    # fields the compiled path leaves to Strawberry (the whole document goes there)
+    Case(
+        "message feedback",
+        ONE % "messages(first: 2) { edges { node { id feedback { rating } } } }",
+        long,
+        NONE,
+    ),
+    Case(
+        "message reply and variants",
+        ONE % "messages(last: 2) { edges { node { id replyTo { id } variants { id } } } }",
+        long,
+        NONE,
     ),
     # fragments, inline fragments, directives
     Case(

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from tortoise import Tortoise
 
-from db.models import LogEntry
+from db.models import ChatSession, LogEntry, Message
 from db.services import auth_failures
 from gateway.app import create_app
 from gateway.graphql import GraphQLEndpoint
@@ -72,6 +72,22 @@ async def seed(client: httpx.AsyncClient, alice: Account, bob: Account) -> Data:
     )
     bob_session = await create_session(client, bob)
     await send(client, bob, bob_session, "bob's")
+    # Titles (generated, and one set with every kind of character) and an archived session.
+    shelved = await create_session(client, alice)
+    await send(client, alice, shelved, "  an archived\tsession's   first line\nand more")
+    for session_id, changes in ((shelved, {"archived": True}), (empty, {"title": TRICKY})):
+        response = await client.patch(
+            f"/api/v1/sessions/{session_id}", json=changes, headers=alice.headers
+        )
+        assert response.status_code == 200, response.text
+    # Forks (made as forkSession makes them: a session naming the message it forked at).
+    forks = []
+    for session_id, seq in ((long, 3), (bob_session, 1), (None, None)):
+        origin = await Message.get_or_none(session_id=session_id, seq=seq) if seq else None
+        fork = await create_session(client, alice)
+        forked_from = origin.id if origin is not None else "00000000-0000-4000-8000-000000000000"
+        await ChatSession.filter(id=fork).update(forked_from_id=forked_from)
+        forks.append(fork)
     listed = await client.post(
         "/graphql",
         json={"query": "{ sessions { edges { cursor } } }"},
@@ -85,6 +101,8 @@ async def seed(client: httpx.AsyncClient, alice: Account, bob: Account) -> Data:
         odd_session=odd,
         raw_session=raw,
         bob_session=bob_session,
+        archived_session=shelved,
+        forks=forks,
         config_id=str(config.id),
         session_cursors=[e["cursor"] for e in listed.json()["data"]["sessions"]["edges"]],
         message_cursors=[seq_cursor(seq) for seq in range(1, 31)],

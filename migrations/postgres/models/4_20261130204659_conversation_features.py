@@ -1,10 +1,15 @@
 from tortoise import BaseDBAsyncClient
 
+from migrations.first_versions import first_versions_sql
+
 RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    return """
+    return _UPGRADE.replace("{first_versions}", await first_versions_sql(db))
+
+
+_UPGRADE = """
         ALTER TABLE "messages" DROP CONSTRAINT IF EXISTS "messages_reply_to_id_key";
         DROP INDEX IF EXISTS "uid_messages_reply_t_458d3d";
         CREATE TABLE IF NOT EXISTS "usage_records" (
@@ -64,19 +69,14 @@ COMMENT ON TABLE "message_feedback" IS 'One user''s rating of an AI message, wit
         CREATE UNIQUE INDEX IF NOT EXISTS "uid_messages_current_reply" ON "messages" ("reply_to_id") WHERE "seq" IS NOT NULL;
         -- the full-text index of db/services/search.py, kept by the write that stores a message;
         CREATE INDEX IF NOT EXISTS "idx_messages_search" ON "messages" USING GIN (to_tsvector('english', "content"));
-        -- every config's current values as its first recorded version;
-        INSERT INTO "model_config_versions" ("config_id", "version", "created_at", "actor_id", "changed_fields", "snapshot")
-        SELECT "id", "version", "updated_at", NULL, '[]'::jsonb, jsonb_build_object(
-            'provider', "provider", 'model_name', "model_name", 'model_version', "model_version",
-            'parameters', "parameters", 'base_url', "base_url", 'api_key_env', "api_key_env",
-            'is_default', "is_default")
-        FROM "model_configs";
+        -- every config's current values as its first recorded version (migrations/first_versions.py);
+        {first_versions}
         -- the replies stored so far, counted as usage (failed ones were never stored).
         INSERT INTO "usage_records" ("created_at", "user_id", "model_config_id", "session_id", "message_id", "failed", "prompt_tokens", "completion_tokens", "latency_ms")
-        SELECT m."created_at", s."user_id", COALESCE((m."metadata"->>'model_config_id')::uuid, s."model_config_id"), s."id", m."id", FALSE,
-            COALESCE((m."metadata"->'usage'->>'prompt_tokens')::int, 0),
-            COALESCE((m."metadata"->'usage'->>'completion_tokens')::int, 0),
-            (m."metadata"->>'latency_ms')::double precision
+        SELECT m."created_at", s."user_id", CASE WHEN m."metadata"->>'model_config_id' ~ '^[0-9a-fA-F-]{36}$' THEN (m."metadata"->>'model_config_id')::uuid ELSE s."model_config_id" END, s."id", m."id", FALSE,
+            CASE WHEN jsonb_typeof(m."metadata"->'usage'->'prompt_tokens') = 'number' THEN (m."metadata"->'usage'->>'prompt_tokens')::numeric::int ELSE 0 END,
+            CASE WHEN jsonb_typeof(m."metadata"->'usage'->'completion_tokens') = 'number' THEN (m."metadata"->'usage'->>'completion_tokens')::numeric::int ELSE 0 END,
+            CASE WHEN jsonb_typeof(m."metadata"->'latency_ms') = 'number' THEN (m."metadata"->>'latency_ms')::double precision END
         FROM "messages" AS m JOIN "chat_sessions" AS s ON s."id" = m."session_id" WHERE m."type" = 'ai';"""
 
 

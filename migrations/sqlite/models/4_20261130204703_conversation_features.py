@@ -1,5 +1,7 @@
 from tortoise import BaseDBAsyncClient
 
+from migrations.first_versions import first_versions_sql
+
 # SQLite's ALTER TABLE can neither make messages.seq nullable nor drop the UNIQUE of
 # reply_to_id (now a variant's link, several per user message): the table is rebuilt as
 # https://sqlite.org/lang_altertable.html ("making other kinds of table schema changes")
@@ -36,7 +38,9 @@ def _rebuild_messages(*, seq: str, reply_to: str) -> str:
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
     rebuilt = _rebuild_messages(seq="INT /* null for a replaced reply (a variant) */", reply_to="")
-    return "PRAGMA foreign_keys = OFF; BEGIN;" + _UPGRADE.replace("{rebuild}", rebuilt) + (
+    script = _UPGRADE.replace("{rebuild}", rebuilt)
+    script = script.replace("{first_versions}", await first_versions_sql(db))
+    return "PRAGMA foreign_keys = OFF; BEGIN;" + script + (
         " COMMIT; PRAGMA foreign_keys = ON;"
     )
 
@@ -108,13 +112,8 @@ CREATE INDEX IF NOT EXISTS "idx_message_fee_user_id_d201df" ON "message_feedback
         END;
         INSERT INTO "message_search_ids" ("message_id") SELECT "id" FROM "messages" ORDER BY "session_id", "seq";
         INSERT INTO "message_search" ("rowid", "content") SELECT k."id", m."content" FROM "message_search_ids" AS k JOIN "messages" AS m ON m."id" = k."message_id";
-        -- every config's current values as its first recorded version;
-        INSERT INTO "model_config_versions" ("config_id", "version", "created_at", "actor_id", "changed_fields", "snapshot")
-        SELECT "id", "version", "updated_at", NULL, '[]', json_object(
-            'provider', "provider", 'model_name', "model_name", 'model_version', "model_version",
-            'parameters', json("parameters"), 'base_url', "base_url", 'api_key_env', "api_key_env",
-            'is_default', json(CASE WHEN "is_default" THEN 'true' ELSE 'false' END))
-        FROM "model_configs";
+        -- every config's current values as its first recorded version (migrations/first_versions.py);
+        {first_versions}
         -- the replies stored so far, counted as usage (failed ones were never stored).
         INSERT INTO "usage_records" ("created_at", "user_id", "model_config_id", "session_id", "message_id", "failed", "prompt_tokens", "completion_tokens", "latency_ms")
         SELECT m."created_at", s."user_id", COALESCE(json_extract(m."metadata", '$.model_config_id'), s."model_config_id"), s."id", m."id", 0,
