@@ -20,8 +20,8 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing, nullcontext
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -165,14 +165,9 @@ async def _turn(
     stream: bool,
 ) -> AsyncGenerator[TurnEvent | LeaseHeld]:
     limits = runtime.limits
-    taken: list[turn_store.Taken] = []
-    if leases.held_here(session_id):
-        # Another turn of this process holds the session: the first attempt (which also
-        # checks the caller may use it) would only come after it. Refuse a stranger now.
-        await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
 
-    async def take_first(token: str, expires_at: datetime) -> bool:
-        found = await turn_store.take(
+    async def take_and_ask(token: str, expires_at: datetime) -> turn_store.Taken | None:
+        return await turn_store.take(
             runtime,
             session_id=session_id,
             caller=caller,
@@ -188,22 +183,11 @@ async def _turn(
                 history_tokens=limits.max_history_tokens,
             ),
         )
-        if found is None:
-            # Busy, or not the caller's to use: NotFound then ends the turn here.
-            await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
-            return False
-        taken.append(found)
-        return True
 
-    async with leases.exclusive(
-        session_id,
-        wait_seconds=limits.turn_wait_seconds,
-        lease_seconds=limits.turn_lease_seconds,
-        take_first=take_first,
-    ) as lease:
-        yield LeaseHeld(lease.token)  # a stop request names the turn by its lease
-        # Waited for another turn: read the session's config now that it is ours.
-        first = taken[0] if taken else await turn_store.read_taken(session_id)
+    async with _holding(runtime, caller, session_id, owner_id, take_and_ask) as held:
+        yield LeaseHeld(held.lease.token)  # a stop request names the turn by its lease
+        first = await held.taken()
+        lease = held.lease
         spec, earlier = first.spec, None
         if first.asked is not None:  # stored as the lease was taken
             question, earlier = first.asked.question, first.asked.earlier
@@ -231,6 +215,55 @@ async def _turn(
         async with aclosing(answering) as events:
             async for event in events:
                 yield event
+
+
+@dataclass(slots=True)
+class _Held:
+    """A session's turn lease, held, and what taking it gave."""
+
+    lease: leases.Lease
+    session_id: str
+    first: turn_store.Taken | None  # None: the lease was taken after waiting
+
+    async def taken(self) -> turn_store.Taken:
+        """The session's config as the take read it or, after a wait, as it is now."""
+        return self.first or await turn_store.read_taken(self.session_id)
+
+
+@asynccontextmanager
+async def _holding(
+    runtime: Runtime,
+    caller: Caller,
+    session_id: str,
+    owner_id: str | None,
+    take: Callable[[str, datetime], Awaitable[turn_store.Taken | None]],
+) -> AsyncIterator[_Held]:
+    """Hold the session's turn lease (one turn at a time per session, across processes):
+    `take` makes the first attempt, which also checks the caller may use the session; a
+    waiting turn takes the lease when the turn before it ends."""
+    limits = runtime.limits
+    taken: list[turn_store.Taken] = []
+    if leases.held_here(session_id):
+        # Another turn of this process holds the session: the first attempt (which also
+        # checks the caller may use it) would only come after it. Refuse a stranger now.
+        await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
+
+    async def take_first(token: str, expires_at: datetime) -> bool:
+        found = await take(token, expires_at)
+        if found is None:
+            # Busy, or not the caller's to use: NotFound then ends the turn here.
+            await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
+            return False
+        taken.append(found)
+        return True
+
+    async with leases.exclusive(
+        session_id,
+        wait_seconds=limits.turn_wait_seconds,
+        lease_seconds=limits.turn_lease_seconds,
+        take_first=take_first,
+    ) as lease:
+        yield _Held(lease=lease, session_id=session_id, first=taken[0] if taken else None)
 
 
 async def _stored_question(session_id: str, asked: _Question) -> Message:
@@ -440,34 +473,20 @@ async def _regeneration(
     key: str | None,
     stream: bool,
 ) -> AsyncGenerator[TurnEvent | LeaseHeld]:
-    limits = runtime.limits
-    taken: list[turn_store.Taken] = []
-    if leases.held_here(session_id):
-        # As in `_turn`: refuse a stranger before waiting for another turn of this process.
-        await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
 
-    async def take_first(token: str, expires_at: datetime) -> bool:
-        found = await turn_store.take_lease(
+    async def take_lease(token: str, expires_at: datetime) -> turn_store.Taken | None:
+        return await turn_store.take_lease(
             session_id=session_id,
             caller=caller,
             owner_id=owner_id,
             token=token,
             expires_at=expires_at,
         )
-        if found is None:
-            await sessions.get(caller=caller, session_id=session_id, user_id=owner_id)
-            return False
-        taken.append(found)
-        return True
 
-    async with leases.exclusive(
-        session_id,
-        wait_seconds=limits.turn_wait_seconds,
-        lease_seconds=limits.turn_lease_seconds,
-        take_first=take_first,
-    ) as lease:
-        yield LeaseHeld(lease.token)
-        spec = (taken[0] if taken else await turn_store.read_taken(session_id)).spec
+    async with _holding(runtime, caller, session_id, owner_id, take_lease) as held:
+        yield LeaseHeld(held.lease.token)
+        spec = (await held.taken()).spec
+        lease = held.lease
         if key is not None and (done := await _regenerated_before(session_id, key)) is not None:
             rate_limits.refund_reply(caller)  # no model is asked this time
             yield UserMessageStored(done[0])

@@ -8,17 +8,13 @@ on a time.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.bench.smoke import run_smoke
 from tests.conftest import POSTGRES_SERVER, needs_compiled_reads
-from tests.servers import REPO_ROOT, child_env
 
 pytestmark = [
     needs_compiled_reads,
@@ -29,24 +25,13 @@ SMOKE_TIMEOUT = 240
 
 
 def test_the_smoke_run_measures_every_query_with_one_statement(tmp_path: Path) -> None:
-    out = tmp_path / "smoke.json"
-    command = [
-        *(sys.executable, str(REPO_ROOT / "bench" / "graphql_reads.py")),
-        *("--smoke", "--no-postgraphile", "--json", str(out)),
-        *("--postgres-server", POSTGRES_SERVER),
-    ]
-    done = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
+    run = run_smoke(
+        "graphql_reads.py",
+        tmp_path / "smoke.json",
+        *("--no-postgraphile", "--postgres-server", POSTGRES_SERVER),
         timeout=SMOKE_TIMEOUT,
-        check=False,
     )
-    output = (done.stdout + done.stderr)[-4000:]
-    assert done.returncode == 0, output
-    report: dict[str, Any] = json.loads(out.read_text())
+    output, report = run.output, run.report
     assert report["failed"] == {}, output
     results = report["results"]
     for query in ("A nested", "B flat", "B-deep first page", "B-deep deep page"):

@@ -7,16 +7,12 @@ itself), so the suite's SQLite run skips this module. Nothing here asserts on a 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.bench.smoke import run_smoke
 from tests.conftest import BACKEND, POSTGRES_SERVER
-from tests.servers import REPO_ROOT, child_env
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgres", reason="needs PostgreSQL; runs once, in the suite's PostgreSQL run"
@@ -26,23 +22,13 @@ SMOKE_TIMEOUT = 240
 
 
 def test_the_smoke_run_times_every_case_on_the_index(tmp_path: Path) -> None:
-    out = tmp_path / "smoke.json"
-    command = [
-        *(sys.executable, str(REPO_ROOT / "bench" / "search_latency.py")),
-        *("--smoke", "--json", str(out), "--postgres-server", POSTGRES_SERVER),
-    ]
-    done = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
+    smoke = run_smoke(
+        "search_latency.py",
+        tmp_path / "smoke.json",
+        *("--postgres-server", POSTGRES_SERVER),
         timeout=SMOKE_TIMEOUT,
-        check=False,
     )
-    output = (done.stdout + done.stderr)[-4000:]
-    assert done.returncode == 0, output
-    report: dict[str, Any] = json.loads(out.read_text())
+    output, report = smoke.output, smoke.report
 
     runs = {run["database"]: run for run in report["runs"]}
     assert set(runs) == {"postgres", "sqlite"}, output
@@ -61,4 +47,4 @@ def test_the_smoke_run_times_every_case_on_the_index(tmp_path: Path) -> None:
     rest = runs["postgres"]["rest"]
     assert set(rest) == set(runs["postgres"]["cases"])
     assert all(result["runs"] >= 5 for result in rest.values())
-    assert "| postgres | 2,000 | rare word 'aurora', as a user | 5 |" in done.stdout
+    assert "| postgres | 2,000 | rare word 'aurora', as a user | 5 |" in smoke.stdout
