@@ -26,6 +26,16 @@ _SPACED_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 
+def query_time(value: Any) -> Any:
+    """A time of a query string as pydantic should read it: a `+` of an unencoded query
+    string arrives as a space; a bare number is refused (it is not an ISO 8601 time)."""
+    if isinstance(value, str):
+        value = _SPACED_OFFSET.sub(r"+\1", value.strip())
+        if _NUMBER.fullmatch(value):
+            raise PydanticCustomError("datetime_parsing", "Input is a number, not a time")
+    return value
+
+
 def text_schema(limit: int | None = None, *, not_blank: bool = False) -> dict[str, Any]:
     """JSON Schema of a text field the service checks (validation stays in the service):
     no NUL anywhere and, when `not_blank`, a character that str.strip() keeps."""
@@ -146,11 +156,7 @@ class LogsQuery(PageQuery):
     @field_validator("start_time", "end_time", mode="before")
     @classmethod
     def _restore_plus(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = _SPACED_OFFSET.sub(r"+\1", value.strip())
-            if _NUMBER.fullmatch(value):
-                raise PydanticCustomError("datetime_parsing", "Input is a number, not a time")
-        return value
+        return query_time(value)
 
 
 class SessionCreated(BaseModel):

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
 from db.errors import Invalid
@@ -14,10 +13,7 @@ from db.identity import Caller
 from db.services import usage
 from gateway.rest.requests import query
 from gateway.rest.routing import Endpoint
-
-# Times are read as LogsQuery reads them (a `+` of an unencoded query string arrives as a
-# space; a bare number is not an ISO 8601 time): the same expressions.
-from gateway.rest.schemas import _NUMBER, _SPACED_OFFSET
+from gateway.rest.schemas import query_time
 
 # The REST names of the groups (GraphQL's USER, MODEL_CONFIG, DAY).
 GROUPS = {
@@ -51,11 +47,7 @@ class UsageQuery(BaseModel):
     @field_validator("start_time", "end_time", mode="before")
     @classmethod
     def _restore_plus(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = _SPACED_OFFSET.sub(r"+\1", value.strip())
-            if _NUMBER.fullmatch(value):
-                raise PydanticCustomError("datetime_parsing", "Input is a number, not a time")
-        return value
+        return query_time(value)
 
 
 class UsageRowOut(BaseModel):
