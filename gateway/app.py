@@ -21,7 +21,7 @@ from db.events import InProcessBroker
 from db.pg_events import PostgresBroker
 from db.ports import EventBroker, Limits, Runtime
 from db.services import auth_failures, log_retention, logs, reply_runs, users
-from gateway import auth, metrics, processes, rate_limiting, rest, shutdown
+from gateway import auth, console, metrics, processes, rate_limiting, rest, shutdown
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
@@ -127,6 +127,8 @@ def create_app(
         Route("/healthz", health, methods=["GET"]),
         Route("/readyz", Readiness().endpoint, methods=["GET"]),
     ]
+    if settings.console_enabled:
+        routes.extend(console.routes(settings))
     if settings.metrics_enabled:
         observing.install(metrics.PrometheusObserver())
         count_subscriptions(graphql, max_tokens=settings.graphql_max_tokens)

@@ -254,6 +254,9 @@ class Settings(BaseSettings):
     graphql_ide: bool = Field(
         True, description="serve GraphiQL on GET `/graphql` (never in production mode)"
     )
+    console_enabled: bool = Field(
+        True, description="serve the web console: the chat page at `/`, the admin page at `/admin`"
+    )
     graphql_introspection: bool = Field(
         True,
         description=(

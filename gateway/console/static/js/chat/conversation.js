@@ -1,0 +1,4 @@
+// Placeholder until the conversation lands.
+export function initConversation(app, root) {
+  return { show(id) {} };
+}

@@ -1,0 +1,5 @@
+"""Fixtures of the browser tests: see tests/console/browsing.py."""
+
+from tests.console.browsing import browser, console, open_page, page_problems, playwright
+
+__all__ = ["browser", "console", "open_page", "page_problems", "playwright"]
