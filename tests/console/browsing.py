@@ -88,7 +88,8 @@ class Console:
         """A new user's first API key."""
         created = self.gql(
             self.admin_key,
-            "mutation($name: String!, $role: Role!) { createUser(name: $name, role: $role) { key } }",
+            "mutation($name: String!, $role: Role!) "
+            "{ createUser(name: $name, role: $role) { key } }",
             {"name": name, "role": "ADMIN" if admin else "USER"},
         )
         key: str = created["createUser"]["key"]
@@ -123,11 +124,22 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console_settings() -> dict[str, str]:
+    """The server's settings beyond the defaults; a test module overrides this fixture
+    (e.g. {"REPLY_RATE_LIMIT_PER_MINUTE": "2"})."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def console(
+    tmp_path_factory: pytest.TempPathFactory, console_settings: dict[str, str]
+) -> Iterator[Console]:
     folder = tmp_path_factory.mktemp("console")
     with scratch_database(folder) as database_url:
         port = free_port()
-        env = child_env(DATABASE_URL=database_url, BOOTSTRAP_ADMIN="true", WORKERS="1")
+        env = child_env(
+            DATABASE_URL=database_url, BOOTSTRAP_ADMIN="true", WORKERS="1", **console_settings
+        )
         server = Server(
             [CHAT_GATEWAY, "serve", "--host", "127.0.0.1", "--port", str(port)],
             port=port,

@@ -1,17 +1,28 @@
 // The chat page: sign in, then the sessions sidebar (sessions.js) beside the open
-// conversation (conversation.js). The open session is in the address (#/sessions/ID), so a
-// reload or a shared link opens it again.
+// conversation (conversation.js). The open session is in the address (#/sessions/ID, or
+// #/sessions/ID/messages/MESSAGE_ID to show one message of it), so a reload or a shared
+// link opens it again.
 import { showShell } from "../shell.js";
 import { signIn } from "../signin.js";
 import { showError } from "../ui.js";
 import { initConversation } from "./conversation.js";
 import { initSessions } from "./sessions.js";
 
-const SESSION_ROUTE = /^#\/sessions\/([^/]+)$/;
+const SESSION_ROUTE = /^#\/sessions\/([^/]+)(?:\/messages\/([^/]+))?$/;
 
-function sessionInAddress() {
+// { sessionId, messageId } from the address; nulls when none is open.
+function placeInAddress() {
   const match = SESSION_ROUTE.exec(window.location.hash);
-  return match ? decodeURIComponent(match[1]) : null;
+  return {
+    sessionId: match ? decodeURIComponent(match[1]) : null,
+    messageId: match && match[2] ? decodeURIComponent(match[2]) : null,
+  };
+}
+
+function addressOf(sessionId, messageId) {
+  if (!sessionId) return "#/";
+  const session = `#/sessions/${encodeURIComponent(sessionId)}`;
+  return messageId ? `${session}/messages/${encodeURIComponent(messageId)}` : session;
 }
 
 async function start() {
@@ -23,32 +34,34 @@ async function start() {
   // What the two halves may ask of the page.
   const app = {
     me,
-    // Open a session: the address changes, the conversation shows it, the list marks it.
-    openSession(id) {
-      const hash = id ? `#/sessions/${encodeURIComponent(id)}` : "#/";
+    // Open a session (null: none), optionally showing one of its messages: the address
+    // changes, the conversation shows it, the list marks it.
+    openSession(sessionId, { messageId = null } = {}) {
+      const hash = addressOf(sessionId, messageId);
       if (window.location.hash !== hash) {
         window.location.hash = hash; // hashchange below does the rest
       } else {
-        show(id);
+        show(placeInAddress());
       }
     },
     // A session was created, renamed, archived, deleted, forked or got a title.
     sessionsChanged() {
       return sessions.refresh();
     },
-    currentSessionId: sessionInAddress,
+    currentSessionId: () => placeInAddress().sessionId,
   };
   const sessions = initSessions(app, document.getElementById("sidebar"));
   const conversation = initConversation(app, document.getElementById("conversation"));
 
-  function show(id) {
-    chat.classList.toggle("showing-conversation", Boolean(id));
-    sessions.select(id);
-    conversation.show(id);
+  // On a phone's width one half shows at a time: the conversation once a session is open.
+  function show({ sessionId, messageId }) {
+    chat.classList.toggle("showing-conversation", Boolean(sessionId));
+    sessions.select(sessionId);
+    conversation.show(sessionId, { messageId });
   }
-  window.addEventListener("hashchange", () => show(sessionInAddress()));
+  window.addEventListener("hashchange", () => show(placeInAddress()));
   await sessions.refresh();
-  show(sessionInAddress());
+  show(placeInAddress());
 }
 
 start().catch((error) => showError(document.getElementById("page-errors"), error));
