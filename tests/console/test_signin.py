@@ -12,8 +12,14 @@ def test_a_user_signs_in_with_an_api_key_and_sees_their_name(
 ) -> None:
     key = console.user("signin-alice")
     page = open_page()
+    page.goto(console.url)
+    # Without JWT settings the page offers the key alone.
+    expect(page.get_by_label("API key")).to_be_visible()
+    expect(page.get_by_label("Token")).to_have_count(0)
     sign_in(page, console.url, key)
     expect(page.get_by_text("signin-alice (user)")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('cgw.credential')") == key
+    assert page.evaluate("localStorage.length") == 0
 
 
 def test_a_wrong_key_is_refused_with_a_clear_error(
