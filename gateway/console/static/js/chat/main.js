@@ -46,6 +46,7 @@ async function start() {
     },
     // A session was created, renamed, archived, deleted, forked or got a title.
     sessionsChanged() {
+      conversation.refresh(); // the open session's header (a rename in the list)
       return sessions.refresh();
     },
     currentSessionId: () => placeInAddress().sessionId,

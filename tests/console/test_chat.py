@@ -1,0 +1,497 @@
+"""The chat page's conversation: send and watch the reply stream in, stop, regenerate and
+switch variants, edit (fork), rate, reload, scroll back through a long history, live
+messages from another tab, Markdown rendered safely, export, screenshots."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import Locator, Page, WebSocket, expect
+
+from tests.console.browsing import (
+    PHONE,
+    Console,
+    OpenPage,
+    assert_accessible,
+    screenshot,
+    sign_in,
+)
+
+CREATE_SESSION = "mutation($input: CreateSessionInput) { createSession(input: $input) { id } }"
+SEND_MESSAGE = """mutation($input: SendMessageInput!) {
+  sendMessage(input: $input) { userMessage { id } aiMessage { id } }
+}"""
+HISTORY = """query($id: ID!) { session(id: $id) { messages(first: 100) { edges { node {
+  id type content metadata feedback { rating } variants { id content }
+} } } } }"""
+UPDATE_CONFIG = """mutation($id: ID!, $input: UpdateModelConfigInput!) {
+  updateModelConfig(id: $id, input: $input) { version }
+}"""
+SESSION_ADDRESS = re.compile(r"#/sessions/([^/]+)$")
+
+
+# --- preparing through the API, reading back what the server stored
+
+
+def new_session(console: Console, key: str, config_id: str | None = None) -> str:
+    created = console.gql(key, CREATE_SESSION, {"input": {"modelConfigId": config_id}})
+    session_id: str = created["createSession"]["id"]
+    return session_id
+
+
+def stored(console: Console, key: str, session_id: str) -> list[dict[str, Any]]:
+    """The session's history as the server has it, oldest first."""
+    data = console.gql(key, HISTORY, {"id": session_id})
+    return [edge["node"] for edge in data["session"]["messages"]["edges"]]
+
+
+# --- the page
+
+
+def open_chat(page: Page, console: Console, key: str, session_id: str) -> None:
+    """Sign in straight into the session and wait until its history is shown."""
+    sign_in(page, console.url, key, path=f"/#/sessions/{session_id}")
+    expect(conversation(page).get_by_role("heading", level=2)).not_to_have_text("Loading…")
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+
+
+def conversation(page: Page) -> Locator:
+    return page.locator("#conversation")
+
+
+def articles(page: Page) -> Locator:
+    return page.get_by_role("list", name="Messages").get_by_role("article")
+
+
+def replies(page: Page) -> Locator:
+    return page.get_by_role("list", name="Messages").get_by_role("article", name="Reply")
+
+
+def user_messages(page: Page) -> Locator:
+    return page.get_by_role("list", name="Messages").get_by_role("article", name="Your message")
+
+
+def texts(locator: Locator) -> list[str]:
+    """The message text of each article (without its author, time and buttons)."""
+    return [text.strip() for text in locator.locator(".message-text").all_inner_texts()]
+
+
+def texts_of(page: Page) -> Locator:
+    return articles(page).locator(".message-text")
+
+
+def send(page: Page, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+
+def send_and_wait(page: Page, text: str) -> Locator:
+    """Send `text` and wait for its whole reply (the echo model's); the reply's article."""
+    count = replies(page).count()
+    send(page, text)
+    reply = replies(page).nth(count)
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    expect(reply.locator(".message-text")).to_have_text("Echo: " + text)
+    return reply
+
+
+def wait_until(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Let the page run (its events reach Python meanwhile) until `condition` holds."""
+    for _ in range(200):
+        if condition():
+            return
+        page.wait_for_timeout(25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- the tests
+
+
+def test_a_message_is_sent_and_its_reply_streams_in(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-send")
+    # Typing a word every 200 ms: the reply is seen while it is written.
+    session_id = new_session(
+        console, key, console.model_config("echo-typing", {"chunk_delay_ms": 200})
+    )
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    expect(conversation(page).get_by_role("heading", level=2)).to_have_text("Untitled session")
+
+    send(page, "Hello there")
+    expect(user_messages(page).last.locator(".message-text")).to_have_text("Hello there")
+    reply = replies(page).last
+    expect(reply).to_have_attribute("aria-busy", "true")
+    expect(reply).to_contain_text("Writing…")
+    expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    expect(reply.locator(".message-text")).to_have_text("Echo: Hello there")
+    expect(conversation(page).get_by_role("status")).to_have_text("Reply complete")
+    # The composer was emptied once the message was stored; the title came with it.
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+    expect(conversation(page).get_by_role("heading", level=2)).to_have_text("Hello there")
+    expect(reply.get_by_role("button", name="Regenerate")).to_be_visible()
+
+    reply.get_by_text("Details").click()
+    details = reply.locator("dl")
+    for term in ("Model", "Config version", "Finish reason", "Tokens", "Latency"):
+        expect(details.get_by_text(term, exact=True)).to_be_visible()
+    ids = [message["id"] for message in stored(console, key, session_id)]
+    assert ids == [
+        user_messages(page).last.get_attribute("data-message-id"),
+        reply.get_attribute("data-message-id"),
+    ]
+
+
+def test_a_long_reply_is_stopped_part_way(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-stop")
+    config_id = console.model_config("echo-slow", {"chunk_delay_ms": 300})
+    session_id = new_session(console, key, config_id)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    words = " ".join(f"word{number}" for number in range(1, 41))
+    full_reply = "Echo: " + words
+
+    send(page, words)
+    reply = replies(page).last
+    expect(reply).to_contain_text("word2")
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_enabled()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_disabled()
+    stop.click()
+
+    expect(reply).to_have_attribute("data-finish-reason", "cancelled")
+    expect(reply.locator(".reply-status")).to_have_text("Stopped")
+    expect(stop).to_be_disabled()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_enabled()
+    shown = reply.locator(".message-text").inner_text().strip()
+    assert full_reply.startswith(shown) and len(shown) < len(full_reply), shown
+    assert "word2" in shown
+    on_server = stored(console, key, session_id)[-1]
+    assert on_server["type"] == "AI"
+    assert on_server["metadata"]["finish_reason"] == "cancelled"
+    assert on_server["content"].strip() == shown
+    assert on_server["id"] == reply.get_attribute("data-message-id")
+
+
+def test_a_reply_is_regenerated_and_its_variants_switched(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-regenerate")
+    config_id = console.model_config("echo-again", {})
+    session_id = new_session(console, key, config_id)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    reply = send_and_wait(page, "Say it twice")
+    first_id = reply.get_attribute("data-message-id")
+    expect(reply.get_by_role("button", name="Previous variant")).to_have_count(0)
+    # The next reply of this config starts differently: the two variants can be told apart.
+    console.gql(
+        console.admin_key,
+        UPDATE_CONFIG,
+        {"id": config_id, "input": {"parameters": {"prefix": "Again: "}}},
+    )
+
+    page.get_by_role("button", name="Regenerate").click()
+    expect(reply.locator(".message-text")).to_have_text("Again: Say it twice")
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    expect(reply.locator(".variant-position")).to_have_text("2/2")
+    second_id = reply.get_attribute("data-message-id")
+    assert second_id != first_id
+    expect(replies(page)).to_have_count(1)  # in place: the history's length stays
+
+    reply.get_by_role("button", name="Previous variant").click()
+    expect(reply.locator(".variant-position")).to_have_text("1/2")
+    expect(reply.locator(".message-text")).to_have_text("Echo: Say it twice")
+    expect(reply).to_have_attribute("data-message-id", first_id or "")
+    reply.get_by_role("button", name="Next variant").click()
+    expect(reply.locator(".variant-position")).to_have_text("2/2")
+    expect(reply.locator(".message-text")).to_have_text("Again: Say it twice")
+
+    history = stored(console, key, session_id)
+    assert [message["type"] for message in history] == ["USER", "AI"]
+    assert history[1]["id"] == second_id
+    assert [variant["id"] for variant in history[1]["variants"]] == [first_id, second_id]
+
+
+def test_an_edited_message_is_sent_in_a_fork(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-edit")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    send_and_wait(page, "What is the capital of France?")
+
+    user_messages(page).last.get_by_role("button", name="Edit").click()
+    edited = page.get_by_label("Edited message")
+    expect(edited).to_be_focused()
+    expect(edited).to_have_value("What is the capital of France?")
+    edited.fill("What is the capital of Italy?")
+    page.get_by_role("button", name="Save and send").click()
+
+    expect(page).not_to_have_url(re.compile(re.escape(session_id)))
+    address = SESSION_ADDRESS.search(page.url)
+    assert address, page.url
+    fork_id = address.group(1)
+    expect(user_messages(page)).to_have_count(1)
+    expect(user_messages(page).locator(".message-text")).to_have_text(
+        "What is the capital of Italy?"
+    )
+    expect(replies(page).locator(".message-text")).to_have_text(
+        "Echo: What is the capital of Italy?"
+    )
+    expect(replies(page)).to_have_attribute("data-finish-reason", "stop")
+
+    assert [m["content"] for m in stored(console, key, fork_id)] == [
+        "What is the capital of Italy?",
+        "Echo: What is the capital of Italy?",
+    ]
+    assert [m["content"] for m in stored(console, key, session_id)] == [
+        "What is the capital of France?",
+        "Echo: What is the capital of France?",
+    ]
+
+
+def test_a_reply_is_rated_and_the_rating_cleared(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-rate")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    reply = send_and_wait(page, "Rate me")
+    good = reply.get_by_role("button", name="Good reply")
+    bad = reply.get_by_role("button", name="Bad reply")
+    expect(good).to_have_attribute("aria-pressed", "false")
+
+    def rating() -> str | None:
+        feedback = stored(console, key, session_id)[-1]["feedback"]
+        return feedback and feedback["rating"]
+
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    assert rating() == "UP"
+    bad.click()
+    expect(bad).to_have_attribute("aria-pressed", "true")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    assert rating() == "DOWN"
+    bad.click()
+    expect(bad).to_have_attribute("aria-pressed", "false")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    assert rating() is None
+
+    # The rating is read back with the history.
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    page.reload()
+    expect(replies(page).last.get_by_role("button", name="Good reply")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+
+def test_the_history_is_shown_again_after_a_reload(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-reload")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    send_and_wait(page, "First")
+    # From the keyboard: Shift+Enter starts a new line, Enter sends.
+    field = page.get_by_label("Message", exact=True)
+    field.press_sequentially("Second")
+    field.press("Shift+Enter")
+    field.press_sequentially("line")
+    field.press("Enter")
+    expect(replies(page)).to_have_count(2)
+    expect(replies(page).last).to_have_attribute("data-finish-reason", "stop")
+
+    page.reload()  # the key stays in this tab's sessionStorage
+    expected = ["First", "Echo: First", "Second\nline", "Echo: Second\nline"]
+    expect(texts_of(page)).to_have_text(expected)
+    types = [article.get_attribute("data-type") for article in articles(page).all()]
+    assert types == ["USER", "AI", "USER", "AI"]
+    assert texts(user_messages(page)) == ["First", "Second\nline"]  # its line break kept
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+
+
+def test_older_messages_load_when_scrolling_up(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-scroll")
+    session_id = new_session(console, key)
+    for number in range(1, 41):
+        console.gql(
+            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"q{number}"}}
+        )
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    listed = articles(page)
+    expect(listed).to_have_count(30)  # the latest page only
+    expect(listed.last.locator(".message-text")).to_have_text("Echo: q40")
+    expect(listed.last).to_be_in_viewport()
+    start = page.get_by_text("This is the start of the conversation.")
+    expect(start).to_be_hidden()
+
+    for shown in (60, 80):
+        oldest = listed.first.get_attribute("data-message-id")
+        listed.first.scroll_into_view_if_needed()
+        expect(listed).to_have_count(shown)
+        # Put above without moving what the reader was looking at.
+        expect(page.locator(f'article[data-message-id="{oldest}"]')).to_be_in_viewport()
+
+    expect(listed.first.locator(".message-text")).to_have_text("q1")
+    expect(listed.nth(1).locator(".message-text")).to_have_text("Echo: q1")
+    listed.first.scroll_into_view_if_needed()
+    expect(start).to_be_visible()
+    assert texts(user_messages(page)) == [f"q{number}" for number in range(1, 41)]
+
+
+def test_a_search_hit_deep_in_the_history_is_shown_and_focused(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-reveal")
+    session_id = new_session(console, key)
+    first = None
+    for number in range(1, 36):
+        sent = console.gql(
+            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"m{number}"}}
+        )
+        first = first or sent["sendMessage"]["userMessage"]["id"]
+    page = open_page()
+    sign_in(page, console.url, key, path=f"/#/sessions/{session_id}/messages/{first}")
+    target = page.locator(f'article[data-message-id="{first}"]')
+    expect(target).to_be_focused()
+    expect(target).to_have_class(re.compile("highlighted"))
+    expect(target).to_be_in_viewport()
+    expect(target.locator(".message-text")).to_have_text("m1")
+
+
+def test_a_session_that_is_not_there_says_so(console: Console, open_page: OpenPage) -> None:
+    owner = console.user("chat-owner")
+    theirs = new_session(console, owner)
+    console.gql(owner, SEND_MESSAGE, {"input": {"sessionId": theirs, "content": "Private"}})
+    key = console.user("chat-stranger")
+    for session_id in (theirs, "no-such-session"):
+        page = open_page()
+        sign_in(page, console.url, key, path=f"/#/sessions/{session_id}")
+        heading = conversation(page).get_by_role("heading", level=2)
+        expect(heading).to_have_text("Session not found")
+        expect(conversation(page)).to_contain_text("does not exist, or it is not yours")
+        expect(conversation(page).get_by_role("alert")).to_have_count(0)
+        expect(page.get_by_label("Message", exact=True)).to_be_hidden()
+        expect(conversation(page)).not_to_contain_text("Private")
+
+
+def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-tabs")
+    session_id = new_session(console, key)
+    writer = open_page()
+    reader = open_page()
+    # The reader follows the session once its messageAdded subscription is sent.
+    following: list[str] = []
+
+    def watch(socket: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            if "messageAdded" in str(payload):
+                following.append(str(payload))
+
+        socket.on("framesent", sent)
+
+    reader.on("websocket", watch)
+    open_chat(writer, console, key, session_id)
+    open_chat(reader, console, key, session_id)
+    wait_until(reader, lambda: bool(following), "the reader's messageAdded subscription")
+
+    send_and_wait(writer, "From the other tab")
+    expect(texts_of(reader)).to_have_text(["From the other tab", "Echo: From the other tab"])
+    expect(replies(reader).last).to_have_attribute("data-finish-reason", "stop")
+
+    console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "From the API"}})
+    expected = [
+        "From the other tab",
+        "Echo: From the other tab",
+        "From the API",
+        "Echo: From the API",
+    ]
+    expect(texts_of(reader)).to_have_text(expected)
+    # The writer got its own messages back through messageAdded too: shown once.
+    expect(texts_of(writer)).to_have_text(expected)
+
+    # A reply regenerated in one tab replaces the reply in the other, as a second variant.
+    writer.get_by_role("button", name="Regenerate").click()
+    expect(replies(writer).last.locator(".variant-position")).to_have_text("2/2")
+    expect(replies(reader).last.locator(".variant-position")).to_have_text("2/2")
+    expect(replies(reader).last).to_have_attribute(
+        "data-message-id", replies(writer).last.get_attribute("data-message-id") or ""
+    )
+    expect(texts_of(reader)).to_have_text(expected)
+
+
+def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-markdown")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    text = "**bold** <img src=x onerror=alert(1)> [x](javascript:alert(1))"
+
+    send(page, text)
+    reply = replies(page).last
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    expect(reply.locator("strong")).to_have_text("bold")
+    expect(reply).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(conversation(page).locator("img")).to_have_count(0)
+    expect(conversation(page).locator('a[href^="javascript"]')).to_have_count(0)
+    # The user's own message is shown exactly as typed.
+    expect(user_messages(page).last.locator(".message-text")).to_have_text(text)
+    expect(user_messages(page).last.locator("strong")).to_have_count(0)
+
+
+def test_a_session_is_exported_as_markdown_and_json(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-export")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    send_and_wait(page, "Keep this")
+
+    with page.expect_download() as markdown_download:
+        page.get_by_role("button", name="Export Markdown").click()
+    markdown = markdown_download.value
+    assert markdown.suggested_filename.endswith(".md"), markdown.suggested_filename
+    text = markdown.path().read_text(encoding="utf-8")
+    assert "Keep this" in text and "Echo: Keep this" in text
+
+    with page.expect_download() as json_download:
+        page.get_by_role("button", name="Export JSON").click()
+    exported = json.loads(json_download.value.path().read_text(encoding="utf-8"))
+    assert [message["content"] for message in exported["messages"]] == [
+        "Keep this",
+        "Echo: Keep this",
+    ]
+
+
+def test_screenshots_of_a_conversation_at_desktop_and_phone_width(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-screens")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    send_and_wait(page, "Hello!")
+    plan = "# Plan\n\n1. **Read** the `README`\n2. Run `make serve`\n\n> Then chat."
+    send(page, plan)
+    expect(replies(page).last).to_have_attribute("data-finish-reason", "stop")
+    expect(replies(page).last.locator("strong")).to_have_text("Read")
+    replies(page).last.get_by_role("button", name="Good reply").click()
+    expect(replies(page).last.get_by_role("button", name="Good reply")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    screenshot(page, "chat-desktop")
+    assert_accessible(page)
+
+    phone = open_page(viewport=PHONE)
+    open_chat(phone, console, key, session_id)
+    expect(replies(phone)).to_have_count(2)
+    sessions = phone.get_by_role("button", name="Sessions", exact=True)
+    expect(sessions).to_be_visible()
+    no_overflow = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    assert phone.evaluate(no_overflow)
+    screenshot(phone, "chat-phone")
+    assert_accessible(phone)
+    sessions.click()
+    expect(phone.get_by_role("list", name="Messages")).to_be_hidden()
