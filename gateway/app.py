@@ -127,7 +127,7 @@ def create_app(
         Route("/healthz", health, methods=["GET"]),
         Route("/readyz", Readiness().endpoint, methods=["GET"]),
     ]
-    if settings.console_enabled:
+    if settings.console_enabled or settings.graphiql:  # GraphiQL's files are the console's
         routes.extend(console.routes(settings))
     if settings.metrics_enabled:
         observing.install(metrics.PrometheusObserver())

@@ -2,8 +2,9 @@
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed answers pass through untouched; the work
 per request is appending a prepared list of headers to the start message. A document that
-sets its own Content-Security-Policy (the GraphiQL page) keeps it; every other answer gets
-one that lets it load and run nothing, should a browser ever render it.
+sets its own Content-Security-Policy (the GraphiQL page, the console's pages) keeps it;
+every other answer gets one that lets it load and run nothing, should a browser ever
+render it.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def inline_hash(text: str) -> str:
 
 def page_csp(html: str) -> str:
     """A Content-Security-Policy allowing exactly what `html` loads: the hosts of its
-    external scripts and stylesheets, its inline scripts and styles by hash, data: images
-    (an inline icon), requests to its own origin (HTTP and WebSocket), and nothing else."""
+    external scripts and stylesheets ('self' for this origin's), its inline scripts and
+    styles by hash, images and fonts from its origin or data: URLs, requests to its own
+    origin (HTTP and WebSocket: 'self' covers ws:// and wss:// to it), and nothing else."""
     sources = _PageSources()
     sources.feed(html)
     sources.close()
@@ -107,6 +109,8 @@ def page_csp(html: str) -> str:
             f"script-src {allowed('script')}",
             f"style-src {allowed('style')}",
             "img-src 'self' data:",
+            # Stylesheets may embed their fonts (GraphiQL's do, as data: URLs).
+            "font-src 'self' data:",
             "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",

@@ -41,6 +41,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
     from gateway.app import create_app
 
     create_app(config)
+    first_admin_shown = False
     if config.migrate_on_start and not no_migrate:
         try:
             prepared = asyncio.run(
@@ -56,7 +57,13 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
                 f"  user_id: {prepared.first_admin.key.user_id}\n"
                 f"  api_key: {prepared.first_admin.secret}"
             )
+            first_admin_shown = True
     _note(config, f"serving on http://{config.host}:{config.port}")
+    if config.console_enabled:
+        how = "the api_key above" if first_admin_shown else "an API key"
+        if config.jwt_enabled:
+            how += " or a token"
+        _note(config, f"web console: {browser_url(config.host, config.port)}/ (sign in with {how})")
     sys.stdout.flush()
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
     # default handler restored (it restores this one), which would end the process as
@@ -79,6 +86,16 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
         # app's shutdown then gives replies still running what is left of it.
         timeout_graceful_shutdown=max(1, round(config.shutdown_grace_seconds)),
     )
+
+
+def browser_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to `host`: loopback for
+    the wildcard addresses, brackets around an IPv6 address."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _note(config: Settings, line: str) -> None:

@@ -72,16 +72,18 @@ def _page(name: str) -> Route:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    """The pages, their files, and what the pages need to know of this server's settings."""
+    """The pages (CONSOLE_ENABLED), what they need to know of this server's settings, and
+    the files under /console/ (GraphiQL's too: served when either is enabled)."""
     features = {"jwtSignIn": settings.jwt_enabled, "graphiql": settings.graphiql}
 
     async def console_settings(request: Request) -> JSONResponse:
         # Public: it tells a page which sign-in to offer before anyone has signed in.
         return JSONResponse(features, headers={"Cache-Control": REVALIDATE})
 
-    return [
+    pages: list[BaseRoute] = [
         _page("index.html"),
         _page("admin.html"),
         Route(f"{PREFIX}/settings.json", console_settings, methods=["GET"]),
-        Mount(PREFIX, app=ConsoleFiles(directory=STATIC), name="console"),
     ]
+    files = Mount(PREFIX, app=ConsoleFiles(directory=STATIC), name="console")
+    return [*pages, files] if settings.console_enabled else [files]

@@ -1,11 +1,12 @@
-"""GraphiQL on GET /graphql: the page, its default tab and headers template, and doing what
-the page does with them (POST to its own URL, subscribe on the ws:// twin of that URL)."""
+"""GraphiQL on GET /graphql: the page, its default tab and headers template (in its script,
+/console/graphiql.js), and doing what the page does with them (POST to its own URL,
+subscribe on the ws:// twin of that URL)."""
 
 from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -24,10 +25,16 @@ STREAM = """subscription($s: ID!) {
 
 
 async def open_page(client: httpx.AsyncClient, url: str = "/graphql") -> str:
+    """The page's own script, which sets GraphiQL up (the page itself holds no script)."""
     response = await client.get(url, headers={"Accept": BROWSER_ACCEPT})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    return response.text
+    sources = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", response.text)
+    assert sources and sources[-1] == "/console/graphiql.js", sources
+    script = await client.get(urljoin(str(response.url), sources[-1]))
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    return script.text
 
 
 def default_query(page: str) -> str:
@@ -54,9 +61,10 @@ def fetcher_url(page_url: str) -> str:
 
 
 async def test_the_page_and_its_default_tab(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    assert "<title>ai-chat-gateway GraphiQL</title>" in response.text
     page = await open_page(client)
 
-    assert "<title>ai-chat-gateway GraphiQL</title>" in page
     query = default_query(page)
     assert re.search(r"\{\s*me\s*\{\s*name\b", query), query
     assert headers_template(page) == {"Authorization": f"Bearer {PLACEHOLDER}"}
@@ -64,7 +72,9 @@ async def test_the_page_and_its_default_tab(client: httpx.AsyncClient) -> None:
     assert 'const fetchURL = window.location.href.split("?")[0];' in page
     assert re.search(r"createFetcher\(\{\s*url: fetchURL,", page)
     assert "const subscriptionUrl = httpUrlToWebSockeUrl(fetchURL);" in page
-    assert "defaultHeaders: DEFAULT_HEADERS" in page and "isHeadersEditorEnabled: true" in page
+    # The template, unless the tab is signed in to the console (then its credential).
+    assert "defaultHeaders: consoleHeaders() || DEFAULT_HEADERS" in page
+    assert "isHeadersEditorEnabled: true" in page
 
 
 async def test_running_the_default_tab_with_a_pasted_key(
