@@ -5,7 +5,7 @@
 // The credential lives in this tab's sessionStorage only: it goes when the tab closes and
 // is never shared with another tab or written anywhere else.
 
-const CREDENTIAL_KEY = "cgw.credential";
+export const CREDENTIAL_KEY = "cgw.credential";
 const GRAPHQL_PATH = "/graphql";
 
 export const credential = {
@@ -198,8 +198,15 @@ export function newClientMessageId() {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-// The server's public settings for the pages (sign-in options).
-export async function consoleSettings() {
-  const response = await fetch("/console/settings.json");
-  return response.json();
+let settingsAnswer = null;
+
+// The server's public settings for the pages (sign-in options, GraphiQL): asked once.
+export function consoleSettings() {
+  if (settingsAnswer === null) {
+    settingsAnswer = fetch("/console/settings.json").then((response) => response.json());
+    settingsAnswer.catch(() => {
+      settingsAnswer = null; // a failed read is asked again next time
+    });
+  }
+  return settingsAnswer;
 }

@@ -1,7 +1,7 @@
 // Sign-in, shared by both pages: paste an API key (or, where JWT sign-in is configured, a
 // token), checked with `me` before it is kept in this tab's sessionStorage.
 import { ApiError, consoleSettings, credential, disconnect, gql } from "./api.js";
-import { el, replaceChildren, showError } from "./ui.js";
+import { el, errorRegion, replaceChildren, showError } from "./ui.js";
 
 const ME = "query Me { me { id name role } }";
 
@@ -10,7 +10,7 @@ async function currentUser() {
 }
 
 function signInForm(root, settings, done) {
-  const errors = el("div", { class: "errors", "aria-live": "assertive" });
+  const errors = errorRegion();
   const keyField = el("input", {
     id: "signin-key",
     type: "password",
@@ -112,6 +112,9 @@ export async function signIn(root) {
 
 export function signOut() {
   credential.clear();
+  // The tab's storage holds nothing else worth keeping, and GraphiQL keeps its tabs and
+  // headers (this credential among them) there too.
+  sessionStorage.clear();
   disconnect();
   window.location.reload();
 }

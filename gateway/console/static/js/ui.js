@@ -105,3 +105,28 @@ export function formatTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleString();
 }
+
+let lastId = 0;
+
+// A page-unique id for label[for] and aria-describedby (ids from the server are not ours
+// to trust as HTML ids).
+export function uniqueId(prefix) {
+  lastId += 1;
+  return `${prefix}-${lastId}`;
+}
+
+// A type="button" button (never a form's submit); `attributes` add to or override these.
+export function button(text, onclick, attributes = {}) {
+  return el("button", { type: "button", onclick, ...attributes }, text);
+}
+
+// A polite status line: what just happened, read by screen readers without moving focus.
+// `visible: false` keeps it for screen readers only.
+export function statusRegion({ visible = true, className = "status" } = {}) {
+  return el("p", { class: visible ? className : "visually-hidden", role: "status" });
+}
+
+// Where ui.showError puts its role="alert" banner.
+export function errorRegion(className = "errors") {
+  return el("div", { class: className });
+}
