@@ -83,6 +83,8 @@ export async function gql(query, variables = {}) {
 }
 
 let socketClient = null;
+// Dispatched on window when the WebSocket is open again after it dropped.
+export const RECONNECTED = "cgw:reconnected";
 
 function websocketUrl() {
   const url = new URL(GRAPHQL_PATH, window.location.href);
@@ -99,6 +101,13 @@ function client() {
       retryAttempts: 5,
       // Read at every (re)connection: a sign-in after a sign-out uses the new credential.
       connectionParams: () => authorization(),
+      on: {
+        // graphql-ws re-subscribes by itself after a dropped connection, silently: what
+        // was stored meanwhile never arrives, so whoever follows live data catches up.
+        connected: (socket, payload, wasRetry) => {
+          if (wasRetry) window.dispatchEvent(new Event(RECONNECTED));
+        },
+      },
     });
   }
   return socketClient;
