@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -240,29 +240,38 @@ def test_usage_by_day_and_by_user_matches_the_api_with_a_chart(
     for words in ("one", "two words", "three words here"):
         send(console, key, session_id, words)
 
+    # The page's range is the last seven UTC days by the browser's clock, today included;
+    # the day may change while the page opens, so its "today" is one of these two.
+    before = datetime.now(UTC).date()
     page = open_admin(open_page, console, tab="usage")
+    after = datetime.now(UTC).date()
     tab = panel(page, "usage")
     expect(tab.get_by_role("checkbox", name="Day")).to_be_checked()
     expect(tab.get_by_role("checkbox", name="User")).to_be_checked()
     expect(tab.get_by_role("row").filter(has_text=name)).to_have_count(1)
+    first_day = date.fromisoformat(tab.get_by_label("From").input_value())
+    last_day = date.fromisoformat(tab.get_by_label("To").input_value())
+    assert last_day in (before, after)
+    assert last_day - first_day == timedelta(days=6)
 
-    today = datetime.now(UTC).date()
+    # The API over the page's own range ("To" included: the range ends the day after).
     usage = console.gql(
         console.admin_key,
         "query($s: DateTime, $e: DateTime) { usage(startTime: $s, endTime: $e, "
         "groupBy: [DAY, USER]) { day replies failedReplies promptTokens completionTokens "
         "user { name } } }",
         {
-            "s": f"{today - timedelta(days=6)}T00:00:00+00:00",
-            "e": f"{today + timedelta(days=1)}T00:00:00+00:00",
+            "s": f"{first_day}T00:00:00+00:00",
+            "e": f"{last_day + timedelta(days=1)}T00:00:00+00:00",
         },
     )["usage"]
+    # Numbers as the page formats them (browser contexts use locale en-US).
     expected = [
         [
             row["day"],
             row["user"]["name"],
-            str(row["replies"]),
-            str(row["failedReplies"]),
+            f"{row['replies']:,}",
+            f"{row['failedReplies']:,}",
             f"{row['promptTokens']:,}",
             f"{row['completionTokens']:,}",
         ]
@@ -270,26 +279,30 @@ def test_usage_by_day_and_by_user_matches_the_api_with_a_chart(
     ]
     assert [cells[:6] for cells in usage_rows_in_page(tab)] == expected
     mine = next(row for row in expected if row[1] == name)
-    assert mine[0] == today.isoformat() and mine[2] == "3"
+    assert mine[2] == "3"
+    # The UTC day the server counted the replies in (taken from it, not from this clock:
+    # the test may run across midnight).
+    replies_day = date.fromisoformat(mine[0])
+    assert first_day <= replies_day <= last_day
 
     chart = tab.get_by_role("img", name=re.compile(r"^Replies per row, "))
     expect(chart).to_be_visible()
     expect(chart.locator(".chart-row")).to_have_count(len(expected))
 
-    # By user alone; then today only ("To" includes its whole UTC day).
+    # By user alone; then the replies' day only ("To" includes its whole UTC day).
     tab.get_by_role("checkbox", name="Day").uncheck()
-    tab.get_by_label("From").fill(today.isoformat())
-    tab.get_by_label("To").fill(today.isoformat())
+    tab.get_by_label("From").fill(replies_day.isoformat())
+    tab.get_by_label("To").fill(replies_day.isoformat())
     tab.get_by_role("button", name="Show usage").click()
     expect(tab.get_by_role("columnheader", name="Day")).to_have_count(0)
     mine_row = tab.get_by_role("row").filter(has_text=name)
     expect(mine_row.get_by_role("cell").first).to_have_text("3")
     expect(tab.get_by_role("img", name=re.compile(r"^Replies per row, "))).to_be_visible()
 
-    # A range before today has none of these replies.
-    yesterday = (today - timedelta(days=1)).isoformat()
-    tab.get_by_label("From").fill(yesterday)
-    tab.get_by_label("To").fill(yesterday)
+    # The day before has none of these replies.
+    day_before = (replies_day - timedelta(days=1)).isoformat()
+    tab.get_by_label("From").fill(day_before)
+    tab.get_by_label("To").fill(day_before)
     tab.get_by_role("button", name="Show usage").click()
     expect(tab.get_by_role("row").filter(has_text=name)).to_have_count(0)
 

@@ -1,42 +1,43 @@
-// Building blocks the admin tabs share: tables, labelled fields, status lines, a box for a
-// secret shown once, and the date conversions of the filters. All DOM through ui.el.
-import { el } from "../ui.js";
-
-let uniqueCounter = 0;
-
-// An id no other element of the page has (labels and aria-describedby need ids).
-export function uniqueId(stem) {
-  uniqueCounter += 1;
-  return `admin-${stem}-${uniqueCounter}`;
-}
+// Building blocks the admin tabs share: tables, labelled fields, a box for a secret shown
+// once, paging, and the date conversions of the filters. All DOM through ui.el; ids, buttons,
+// status lines and error regions are ui.js's.
+import { button, clearError, el, showError, statusRegion, uniqueId } from "../ui.js";
 
 // A table in a horizontally scrolling wrapper (wide tables on a phone scroll, the page
-// does not). `columns`: header texts; `rows`: <tr> nodes (tableRow) or arrays of cells (a
-// Node, a string, or a {header: true, content} cell for the row's header).
-export function table(caption, columns, rows, { emptyText = "Nothing to show." } = {}) {
+// does not), its caption for screen readers only. `columns`: header texts; `rows`: <tr>
+// nodes (tableRow) or arrays of cells (a Node, a string, or a {header: true, content} cell
+// for the row's header). Returns { node: the wrapper, body: the <tbody> } so a pager can
+// append rows. `emptyText` shows under a table made with no rows (null: nothing, for a
+// pager that says so in its count).
+export function table(
+  caption,
+  columns,
+  rows = [],
+  { emptyText = "Nothing to show.", className = null } = {},
+) {
   const body = el("tbody");
   for (const row of rows) body.append(row instanceof Node ? row : tableRow(row));
   const node = el(
-    "table",
-    {},
-    el("caption", { class: "visually-hidden" }, caption),
-    el(
-      "thead",
-      {},
-      el(
-        "tr",
-        {},
-        columns.map((text) => el("th", { scope: "col" }, text)),
-      ),
-    ),
-    body,
-  );
-  return el(
     "div",
     { class: "table-wrap" },
-    node,
-    rows.length === 0 && el("p", { class: "hint empty" }, emptyText),
+    el(
+      "table",
+      { class: className },
+      el("caption", { class: "visually-hidden" }, caption),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          columns.map((text) => el("th", { scope: "col" }, text)),
+        ),
+      ),
+      body,
+    ),
+    rows.length === 0 && emptyText && el("p", { class: "hint empty" }, emptyText),
   );
+  return { node, body };
 }
 
 // One <tr>; see table() for the cells. Returned so a tab can append rows (paging).
@@ -57,7 +58,7 @@ export function tableRow(cells, attributes = {}) {
 // hint and the error are tied to the control with aria-describedby so a screen reader
 // reads them with it.
 export function field(labelText, control, { hint = null } = {}) {
-  if (!control.id) control.id = uniqueId("field");
+  if (!control.id) control.id = uniqueId("admin-field");
   const hintNode = hint && el("p", { class: "hint", id: `${control.id}-hint` }, hint);
   const errorNode = el("p", { class: "field-error", id: `${control.id}-error`, hidden: true });
   describe(control, hintNode, null);
@@ -91,7 +92,7 @@ function describe(control, hintNode, errorNode) {
 
 // A checkbox with its label beside it.
 export function checkbox(labelText, { checked = false, name = null } = {}) {
-  const input = el("input", { type: "checkbox", id: uniqueId("check"), name });
+  const input = el("input", { type: "checkbox", id: uniqueId("admin-check"), name });
   input.checked = checked;
   return {
     input,
@@ -99,28 +100,18 @@ export function checkbox(labelText, { checked = false, name = null } = {}) {
   };
 }
 
-// A polite status line (what just happened), read by screen readers without moving focus.
-export function statusLine() {
-  return el("p", { class: "status", role: "status" });
-}
-
-// A region for a tab's errors: ui.showError puts a role="alert" banner in it.
-export function errorRegion() {
-  return el("div", { class: "errors" });
-}
-
 // A just-issued API key, shown once: a read-only field (easy to select), a "Copy" button
 // and the reminder that it will not be shown again.
 export function secretBox(title, secret, { onDone = null } = {}) {
   const keyField = el("input", {
     type: "text",
-    id: uniqueId("secret"),
+    id: uniqueId("admin-secret"),
     readonly: true,
     spellcheck: "false",
     autocomplete: "off",
   });
   keyField.value = secret;
-  const copied = statusLine();
+  const copied = statusRegion();
   const box = el(
     "div",
     { class: "secret panel" },
@@ -133,46 +124,38 @@ export function secretBox(title, secret, { onDone = null } = {}) {
       "Copy it now: it is shown only this once. The gateway keeps only its digest.",
     ),
     copied,
-    el(
-      "button",
-      {
-        type: "button",
-        class: "secondary",
-        onclick: () => {
-          box.remove();
-          if (onDone) onDone();
-        },
-      },
+    button(
       "Done",
+      () => {
+        box.remove();
+        if (onDone) onDone();
+      },
+      { class: "secondary" },
     ),
   );
   return box;
 }
 
 function copyButton(keyField, status) {
-  return el(
-    "button",
-    {
-      type: "button",
-      class: "secondary",
-      onclick: async () => {
-        keyField.focus();
-        keyField.select();
-        // The clipboard API needs a secure context and the page's permission; without
-        // them the key stays selected for the reader to copy by hand.
-        if (!navigator.clipboard || !window.isSecureContext) {
-          status.textContent = "Selected: copy it with your keyboard or menu.";
-          return;
-        }
-        try {
-          await navigator.clipboard.writeText(keyField.value);
-          status.textContent = "Copied.";
-        } catch (error) {
-          status.textContent = "Copying was refused: the key is selected, copy it by hand.";
-        }
-      },
-    },
+  return button(
     "Copy",
+    async () => {
+      keyField.focus();
+      keyField.select();
+      // The clipboard API needs a secure context and the page's permission; without
+      // them the key stays selected for the reader to copy by hand.
+      if (!navigator.clipboard || !window.isSecureContext) {
+        status.textContent = "Selected: copy it with your keyboard or menu.";
+        return;
+      }
+      try {
+        await navigator.clipboard.writeText(keyField.value);
+        status.textContent = "Copied.";
+      } catch (error) {
+        status.textContent = "Copying was refused: the key is selected, copy it by hand.";
+      }
+    },
+    { class: "secondary" },
   );
 }
 
@@ -235,16 +218,35 @@ export function localToUtc(value) {
 // Run `work` with `button` disabled and the region marked busy, so a double click sends
 // nothing twice. A disabled button drops the focus: it gets it back afterwards, unless
 // `work` moved it elsewhere or the button is gone or hidden.
-export async function busy(button, region, work) {
-  const hadFocus = Boolean(button) && document.activeElement === button;
-  if (button) button.disabled = true;
+export async function busy(control, region, work) {
+  const hadFocus = Boolean(control) && document.activeElement === control;
+  if (control) control.disabled = true;
   if (region) region.setAttribute("aria-busy", "true");
   try {
     return await work();
   } finally {
-    if (button) button.disabled = false;
+    if (control) control.disabled = false;
     if (region) region.removeAttribute("aria-busy");
     const focusLost = !document.activeElement || document.activeElement === document.body;
-    if (hadFocus && focusLost && button.isConnected && !button.hidden) button.focus();
+    if (hadFocus && focusLost && control.isConnected && !control.hidden) control.focus();
   }
+}
+
+// A pager's "Load more" (one button for every page: it keeps the focus while pages
+// arrive; `work` hides it on the last page). Clears `errors`, runs `work` (fetch a page
+// and show it) with the button busy and `region` marked busy, and shows a failure in
+// `errors` with a "Retry" that calls `retry`. When the last page hid the focused button,
+// the focus goes to `landing` (the count of what shows), near it rather than to the page's
+// start. `button` may be null (a pager's first page: nothing to disable or follow).
+export async function loadMore({ button: more, region, errors, retry, landing }, work) {
+  clearError(errors);
+  const hadFocus = Boolean(more) && document.activeElement === more;
+  await busy(more, region, async () => {
+    try {
+      await work();
+    } catch (error) {
+      showError(errors, error, { retry });
+    }
+  });
+  if (hadFocus && more.hidden) landing.focus();
 }

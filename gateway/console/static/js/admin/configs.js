@@ -2,18 +2,27 @@
 // parameters as JSON, checked as they are typed) with its version history and rollback;
 // a form for a new config.
 import { gql } from "../api.js";
-import { announce, clearError, el, formatTime, replaceChildren, showError } from "../ui.js";
+import {
+  announce,
+  button,
+  clearError,
+  el,
+  errorRegion,
+  formatTime,
+  replaceChildren,
+  showError,
+  statusRegion,
+  uniqueId,
+} from "../ui.js";
 import {
   busy,
   canonicalJson,
   checkbox,
-  errorRegion,
   field,
   jsonDetails,
-  statusLine,
+  loadMore,
   table,
   tableRow,
-  uniqueId,
 } from "./common.js";
 
 const CONFIG_FIELDS = "id modelName modelVersion provider version isDefault updatedAt";
@@ -71,7 +80,7 @@ export function parseParameters(text) {
 
 export function initConfigs(panel) {
   const errors = errorRegion();
-  const status = statusLine();
+  const status = statusRegion();
   const listHolder = el("div", { class: "config-list" });
   const editorHolder = el("div", { class: "config-editor" });
   let configs = [];
@@ -79,16 +88,8 @@ export function initConfigs(panel) {
   // Answers of an earlier selection that arrive late are dropped.
   let loadSerial = 0;
 
-  const newButton = el(
-    "button",
-    { type: "button", onclick: () => showCreateForm() },
-    "New model config",
-  );
-  const refreshButton = el(
-    "button",
-    { type: "button", class: "secondary", onclick: () => refresh() },
-    "Refresh",
-  );
+  const newButton = button("New model config", () => showCreateForm());
+  const refreshButton = button("Refresh", () => refresh(), { class: "secondary" });
   panel.append(
     el(
       "div",
@@ -112,16 +113,10 @@ export function initConfigs(panel) {
       tableRow([
         {
           header: true,
-          content: el(
-            "button",
-            {
-              type: "button",
-              class: "link",
-              "aria-current": config.id === selectedId ? "true" : null,
-              onclick: () => select(config.id),
-            },
-            config.modelName,
-          ),
+          content: button(config.modelName, () => select(config.id), {
+            class: "link",
+            "aria-current": config.id === selectedId ? "true" : null,
+          }),
         },
         config.modelVersion,
         config.provider,
@@ -135,7 +130,7 @@ export function initConfigs(panel) {
       ["Model name", "Model version", "Provider", "Version", "Default", "Updated"],
       rows,
       { emptyText: "No model configs yet." },
-    );
+    ).node;
   }
 
   // Reload the list and, if one is selected, its editor and history.
@@ -175,7 +170,7 @@ export function initConfigs(panel) {
     }
     const heading = el(
       "h3",
-      { id: uniqueId("editor-title"), tabindex: "-1" },
+      { id: uniqueId("admin-editor-title"), tabindex: "-1" },
       `Edit ${config.modelName}`,
     );
     replaceChildren(
@@ -196,7 +191,11 @@ export function initConfigs(panel) {
     clearError(errors);
     announce(status, "");
     replaceChildren(listHolder, configTable());
-    const heading = el("h3", { id: uniqueId("editor-title"), tabindex: "-1" }, "New model config");
+    const heading = el(
+      "h3",
+      { id: uniqueId("admin-editor-title"), tabindex: "-1" },
+      "New model config",
+    );
     replaceChildren(
       editorHolder,
       el("section", { class: "panel stack" }, configForm({ config: null, heading })),
@@ -212,7 +211,7 @@ export function initConfigs(panel) {
     const providers = [...new Set(["echo", ...configs.map((item) => item.provider)])];
     const datalist = el(
       "datalist",
-      { id: uniqueId("providers") },
+      { id: uniqueId("admin-providers") },
       providers.map((name) => el("option", { value: name })),
     );
     const text = (value, attributes = {}) => {
@@ -252,18 +251,14 @@ export function initConfigs(panel) {
       hint: "A JSON object of the model's parameters; never a secret.",
     });
     const submit = el("button", { type: "submit" }, creating ? "Create" : "Save");
-    const close = el(
-      "button",
-      {
-        type: "button",
-        class: "secondary",
-        onclick: () => {
-          selectedId = null;
-          replaceChildren(editorHolder);
-          replaceChildren(listHolder, configTable());
-        },
-      },
+    const close = button(
       creating ? "Cancel" : "Close",
+      () => {
+        selectedId = null;
+        replaceChildren(editorHolder);
+        replaceChildren(listHolder, configTable());
+      },
+      { class: "secondary" },
     );
 
     let parsed = parseParameters(parametersInput.value);
@@ -400,16 +395,20 @@ export function initConfigs(panel) {
   // rollback button; more pages on demand.
   function versionHistory(config) {
     const historyErrors = errorRegion();
-    const body = el("tbody");
-    const headingId = uniqueId("history");
+    const { node: list, body } = table(
+      `Versions of ${config.modelName}, newest first`,
+      ["Version", "Changed", "By", "Changed fields", "Snapshot", "Action"],
+      [],
+      { emptyText: null }, // a config has a version from its start; addPage fills it
+    );
+    const headingId = uniqueId("admin-history");
     const count = el("p", { class: "hint", tabindex: "-1" });
     let nextCursor = null;
     // One button for every page (it keeps the focus); hidden on the last page.
-    const moreButton = el(
-      "button",
-      { type: "button", class: "secondary", hidden: true, onclick: () => loadMore() },
-      "Load more versions",
-    );
+    const moreButton = button("Load more versions", () => nextPage(), {
+      class: "secondary",
+      hidden: true,
+    });
 
     function addPage(connection) {
       count.textContent = `${connection.totalCount} version${connection.totalCount === 1 ? "" : "s"}`;
@@ -418,18 +417,18 @@ export function initConfigs(panel) {
       moreButton.hidden = !connection.pageInfo.hasNextPage;
     }
 
-    async function loadMore() {
-      clearError(historyErrors);
-      const hadFocus = document.activeElement === moreButton;
-      await busy(moreButton, body, async () => {
-        try {
-          const next = await gql(MORE_VERSIONS, { id: config.id, after: nextCursor });
-          addPage(next.modelConfig.versions);
-        } catch (error) {
-          showError(historyErrors, error, { retry: loadMore });
-        }
+    function nextPage() {
+      const pager = {
+        button: moreButton,
+        region: body,
+        errors: historyErrors,
+        retry: nextPage,
+        landing: count,
+      };
+      return loadMore(pager, async () => {
+        const next = await gql(MORE_VERSIONS, { id: config.id, after: nextCursor });
+        addPage(next.modelConfig.versions);
       });
-      if (hadFocus && moreButton.hidden) count.focus();
     }
 
     function versionRow(version) {
@@ -442,26 +441,22 @@ export function initConfigs(panel) {
         jsonDetails(version.snapshot, "Snapshot"),
         current
           ? el("span", { class: "hint" }, "Current")
-          : el(
-              "button",
-              {
-                type: "button",
-                class: "secondary",
-                onclick: (event) => rollback(version.version, event.currentTarget),
-              },
+          : button(
               `Roll back to version ${version.version}`,
+              (event) => rollback(version.version, event.currentTarget),
+              { class: "secondary" },
             ),
       ]);
     }
 
-    async function rollback(version, button) {
+    async function rollback(version, clicked) {
       const question =
         `Roll back ${config.modelName} to version ${version}? ` +
         "This adds a new version with version " +
         `${version}'s values (the Default flag stays as it is); every reply from now on uses them.`;
       if (!window.confirm(question)) return;
       clearError(historyErrors);
-      await busy(button, null, async () => {
+      await busy(clicked, null, async () => {
         try {
           const result = (await gql(ROLLBACK, { id: config.id, version })).rollbackModelConfig;
           await loadList();
@@ -483,31 +478,7 @@ export function initConfigs(panel) {
       el("h3", { id: headingId }, "Version history"),
       count,
       historyErrors,
-      el(
-        "div",
-        { class: "table-wrap" },
-        el(
-          "table",
-          {},
-          el(
-            "caption",
-            { class: "visually-hidden" },
-            `Versions of ${config.modelName}, newest first`,
-          ),
-          el(
-            "thead",
-            {},
-            el(
-              "tr",
-              {},
-              ["Version", "Changed", "By", "Changed fields", "Snapshot", "Action"].map((text) =>
-                el("th", { scope: "col" }, text),
-              ),
-            ),
-          ),
-          body,
-        ),
-      ),
+      list,
       el("div", { class: "row" }, moreButton),
     );
   }

@@ -1,8 +1,8 @@
 // The "Logs" tab: the system operation log, newest first, filtered by level and time, 50
 // entries a page ("Load more" follows the cursor).
 import { gql } from "../api.js";
-import { clearError, el, formatTime, showError } from "../ui.js";
-import { busy, errorRegion, field, jsonDetails, localToUtc, tableRow } from "./common.js";
+import { button, clearError, el, errorRegion, formatTime, showError } from "../ui.js";
+import { busy, field, jsonDetails, loadMore, localToUtc, table, tableRow } from "./common.js";
 
 const PAGE_SIZE = 50;
 const LOGS = `query AdminLogs($level: LogLevel, $startTime: DateTime, $endTime: DateTime, $after: String) {
@@ -43,28 +43,13 @@ export function initLogs(panel) {
   );
   // The count is also the status line: a screen reader hears it change.
   const count = el("p", { class: "count", role: "status", tabindex: "-1" });
-  const body = el("tbody");
   const more = el("div", { class: "row" });
-  const list = el(
-    "div",
-    { class: "table-wrap" },
-    el(
-      "table",
-      { class: "logs" },
-      el("caption", { class: "visually-hidden" }, "Log entries, newest first"),
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          ["Time", "Level", "Event", "Message", "Actor", "Details"].map((text) =>
-            el("th", { scope: "col" }, text),
-          ),
-        ),
-      ),
-      body,
-    ),
+  // The count says when nothing matches: the table has no empty text of its own.
+  const { node: list, body } = table(
+    "Log entries, newest first",
+    ["Time", "Level", "Event", "Message", "Actor", "Details"],
+    [],
+    { className: "logs", emptyText: null },
   );
   panel.append(
     el("div", { class: "tab-head" }, el("h2", {}, "Logs")),
@@ -114,28 +99,17 @@ export function initLogs(panel) {
   // "Load more" stays one button (it keeps the focus while pages arrive); hidden on the
   // last page.
   let nextCursor = null;
-  const moreButton = el(
-    "button",
-    { type: "button", class: "secondary", hidden: true, onclick: () => loadMore() },
-    "Load more",
-  );
+  const moreButton = button("Load more", () => nextPage(), { class: "secondary", hidden: true });
   more.append(moreButton);
 
-  async function loadMore() {
-    clearError(errors);
+  function nextPage() {
     const mine = serial;
-    const hadFocus = document.activeElement === moreButton;
-    await busy(moreButton, list, async () => {
-      try {
-        const connection = (await gql(LOGS, { ...filters, after: nextCursor })).logs;
-        if (mine !== serial) return;
-        addPage(connection, names);
-      } catch (error) {
-        showError(errors, error, { retry: loadMore });
-      }
+    const pager = { button: moreButton, region: list, errors, retry: nextPage, landing: count };
+    return loadMore(pager, async () => {
+      const connection = (await gql(LOGS, { ...filters, after: nextCursor })).logs;
+      if (mine !== serial) return;
+      addPage(connection, names);
     });
-    // The last page hid the focused button: keep the focus near, on the count.
-    if (hadFocus && moreButton.hidden) count.focus();
   }
 
   function addPage(connection, known) {

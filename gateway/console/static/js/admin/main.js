@@ -3,7 +3,7 @@
 // A tab loads its data the first time it opens; a non-admin never gets that far.
 import { showShell } from "../shell.js";
 import { signIn } from "../signin.js";
-import { el, showError } from "../ui.js";
+import { button, el, showError } from "../ui.js";
 import { initConfigs } from "./configs.js";
 import { initLogs } from "./logs.js";
 import { initUsage } from "./usage.js";
@@ -30,30 +30,24 @@ function buildTabs(root, me) {
   const tablist = el("div", { role: "tablist", "aria-label": "Admin sections", class: "tabs" });
   const panels = el("div", { class: "panels" });
   const entries = TABS.map((tab) => {
-    const button = el(
-      "button",
-      {
-        type: "button",
-        role: "tab",
-        id: `admin-tab-${tab.name}`,
-        "aria-controls": `admin-panel-${tab.name}`,
-        "aria-selected": "false",
-        tabindex: "-1",
-        onclick: () => open(tab.name, { focus: false }),
-      },
-      tab.label,
-    );
+    const tabButton = button(tab.label, () => open(tab.name, { focus: false }), {
+      role: "tab",
+      id: `admin-tab-${tab.name}`,
+      "aria-controls": `admin-panel-${tab.name}`,
+      "aria-selected": "false",
+      tabindex: "-1",
+    });
     const panel = el("section", {
       role: "tabpanel",
       id: `admin-panel-${tab.name}`,
-      "aria-labelledby": button.id,
+      "aria-labelledby": tabButton.id,
       tabindex: "0",
       class: "tab-panel",
       hidden: true,
     });
-    tablist.append(button);
+    tablist.append(tabButton);
     panels.append(panel);
-    return { ...tab, button, panel, controller: null };
+    return { ...tab, button: tabButton, panel, controller: null };
   });
 
   tablist.addEventListener("keydown", (event) => {

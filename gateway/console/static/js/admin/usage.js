@@ -1,18 +1,16 @@
 // The "Usage" tab: replies, failures, tokens and latency added up by user, model config and
 // (UTC) day, as a table (the data) and a bar chart (a picture of one measure per row).
 import { gql } from "../api.js";
-import { announce, clearError, el, replaceChildren, showError } from "../ui.js";
 import {
-  busy,
-  checkbox,
+  announce,
+  clearError,
+  el,
   errorRegion,
-  field,
-  statusLine,
-  table,
-  tableRow,
-  utcDay,
-  utcDayStart,
-} from "./common.js";
+  replaceChildren,
+  showError,
+  statusRegion,
+} from "../ui.js";
+import { busy, checkbox, field, table, tableRow, utcDay, utcDayStart } from "./common.js";
 
 const USAGE = `query AdminUsage($startTime: DateTime, $endTime: DateTime, $groupBy: [UsageGroup!]) {
   usage(startTime: $startTime, endTime: $endTime, groupBy: $groupBy) {
@@ -49,7 +47,7 @@ const latency = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 
 export function initUsage(panel) {
   const errors = errorRegion();
-  const status = statusLine();
+  const status = statusRegion();
   const results = el("div", { class: "usage-results stack" });
 
   const from = el("input", { type: "date" });
@@ -151,7 +149,7 @@ export function initUsage(panel) {
     if (!groups.length) columns.unshift("Group");
     replaceChildren(
       results,
-      table("Usage", columns, bodyRows, { emptyText: "No replies in this range." }),
+      table("Usage", columns, bodyRows, { emptyText: "No replies in this range." }).node,
       rows.length > 0 && barChart(rows, label, MEASURES[measure.value]),
     );
   }

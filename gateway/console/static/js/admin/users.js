@@ -2,8 +2,19 @@
 // user, disable, list and revoke a user's keys, create a user (their first key is shown
 // once) and a new key for oneself (shown once too).
 import { credential, gql } from "../api.js";
-import { announce, clearError, el, formatTime, replaceChildren, showError } from "../ui.js";
-import { busy, errorRegion, field, secretBox, statusLine, tableRow, uniqueId } from "./common.js";
+import {
+  announce,
+  button,
+  clearError,
+  el,
+  errorRegion,
+  formatTime,
+  replaceChildren,
+  showError,
+  statusRegion,
+  uniqueId,
+} from "../ui.js";
+import { busy, field, loadMore, secretBox, table, tableRow } from "./common.js";
 
 const KEY_FIELDS = "id prefix label createdAt lastUsedAt";
 const USER_FIELDS = `id name role createdAt disabledAt apiKeys { ${KEY_FIELDS} }`;
@@ -30,26 +41,19 @@ const CREATE_KEY = `mutation AdminCreateApiKey($label: String) {
 // ("Disable: alice"), so each of a table's buttons has a name of its own; the name starts
 // with the visible text (speech control users say what they see).
 function actionButton(verb, target, onclick, { action, kind = "secondary" } = {}) {
-  return el(
-    "button",
-    {
-      type: "button",
-      class: kind,
-      dataset: { action },
-      "aria-label": `${verb}: ${target}`,
-      onclick,
-    },
-    verb,
-  );
+  return button(verb, onclick, {
+    class: kind,
+    dataset: { action },
+    "aria-label": `${verb}: ${target}`,
+  });
 }
 
 const roleName = (role) => (role === "ADMIN" ? "Admin" : "User");
 
 export function initUsers(panel, { me }) {
   const errors = errorRegion();
-  const status = statusLine();
+  const status = statusRegion();
   const formHolder = el("div", { class: "user-forms" });
-  const body = el("tbody");
   const count = el("p", { class: "hint", tabindex: "-1" });
   const keysHolder = el("div", { class: "user-keys" });
   let users = [];
@@ -57,37 +61,18 @@ export function initUsers(panel, { me }) {
   let total = 0; // users in the whole list
   let keysOf = null; // the user whose keys show
 
-  const newUser = el("button", { type: "button", onclick: () => showNewUserForm() }, "New user");
-  const newKey = el(
-    "button",
-    { type: "button", class: "secondary", onclick: () => showNewKeyForm() },
-    "New key for me",
-  );
-  const moreButton = el(
-    "button",
-    { type: "button", class: "secondary", hidden: true, onclick: () => load({ more: true }) },
-    "Load more users",
-  );
-  const list = el(
-    "div",
-    { class: "table-wrap" },
-    el(
-      "table",
-      {},
-      el("caption", { class: "visually-hidden" }, "Users, newest first"),
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          ["Name", "Role", "Created", "Disabled", "Keys", "Actions"].map((text) =>
-            el("th", { scope: "col" }, text),
-          ),
-        ),
-      ),
-      body,
-    ),
+  const newUser = button("New user", () => showNewUserForm());
+  const newKey = button("New key for me", () => showNewKeyForm(), { class: "secondary" });
+  const moreButton = button("Load more users", () => load({ more: true }), {
+    class: "secondary",
+    hidden: true,
+  });
+  // The count says how many show: the table has no empty text of its own.
+  const { node: list, body } = table(
+    "Users, newest first",
+    ["Name", "Role", "Created", "Disabled", "Keys", "Actions"],
+    [],
+    { emptyText: null },
   );
   panel.append(
     el(
@@ -105,25 +90,25 @@ export function initUsers(panel, { me }) {
     keysHolder,
   );
 
-  async function load({ more = false } = {}) {
-    clearError(errors);
-    const hadFocus = document.activeElement === moreButton;
-    await busy(more ? moreButton : null, list, async () => {
-      try {
-        const connection = (await gql(USERS, { after: more ? nextCursor : null })).users;
-        if (!more) users = [];
-        users.push(...connection.edges.map((edge) => edge.node));
-        nextCursor = connection.pageInfo.endCursor;
-        moreButton.hidden = !connection.pageInfo.hasNextPage;
-        total = connection.totalCount;
-        showCount();
-        body.replaceChildren(...users.map(userRow));
-      } catch (error) {
-        showError(errors, error, { retry: () => load({ more }) });
-      }
+  // The first page (more: false), or the next one ("Load more users").
+  function load({ more = false } = {}) {
+    const pager = {
+      button: more ? moreButton : null,
+      region: list,
+      errors,
+      retry: () => load({ more }),
+      landing: count,
+    };
+    return loadMore(pager, async () => {
+      const connection = (await gql(USERS, { after: more ? nextCursor : null })).users;
+      if (!more) users = [];
+      users.push(...connection.edges.map((edge) => edge.node));
+      nextCursor = connection.pageInfo.endCursor;
+      moreButton.hidden = !connection.pageInfo.hasNextPage;
+      total = connection.totalCount;
+      showCount();
+      body.replaceChildren(...users.map(userRow));
     });
-    // The last page hid the focused button: keep the focus near, on the count.
-    if (hadFocus && moreButton.hidden) count.focus();
   }
 
   function showCount() {
@@ -189,7 +174,7 @@ export function initUsers(panel, { me }) {
     if (keysOf && keysOf.id === user.id) showKeys(user, { focus: false });
   }
 
-  async function setRole(user, role, button) {
+  async function setRole(user, role, clicked) {
     if (user.id === me.id && role === "USER") {
       const sure = window.confirm(
         "Make yourself a plain user? You lose this page at your next reload.",
@@ -197,7 +182,7 @@ export function initUsers(panel, { me }) {
       if (!sure) return;
     }
     clearError(errors);
-    await busy(button, null, async () => {
+    await busy(clicked, null, async () => {
       try {
         const changed = (await gql(SET_ROLE, { id: user.id, role })).setUserRole;
         replaceUser(changed, { focusAction: "role" });
@@ -208,13 +193,13 @@ export function initUsers(panel, { me }) {
     });
   }
 
-  async function disable(user, button) {
+  async function disable(user, clicked) {
     const sure = window.confirm(
       `Disable ${user.name}? None of their keys will work any more, at once; their data stays.`,
     );
     if (!sure) return;
     clearError(errors);
-    await busy(button, null, async () => {
+    await busy(clicked, null, async () => {
       try {
         const changed = (await gql(DISABLE, { id: user.id })).disableUser;
         replaceUser(changed, { focusAction: "disable" });
@@ -229,7 +214,7 @@ export function initUsers(panel, { me }) {
   function showKeys(user, { focus = true } = {}) {
     keysOf = user;
     const keyErrors = errorRegion();
-    const headingId = uniqueId("keys");
+    const headingId = uniqueId("admin-keys");
     const heading = el("h3", { id: headingId, tabindex: "-1" }, `Keys of ${user.name}`);
     const rows = user.apiKeys.map((key) =>
       tableRow([
@@ -257,45 +242,25 @@ export function initUsers(panel, { me }) {
         keyErrors,
         user.apiKeys.length === 0
           ? el("p", { class: "hint" }, "No working keys.")
-          : el(
-              "div",
-              { class: "table-wrap" },
-              el(
-                "table",
-                {},
-                el("caption", { class: "visually-hidden" }, `API keys of ${user.name}`),
-                el(
-                  "thead",
-                  {},
-                  el(
-                    "tr",
-                    {},
-                    ["Prefix", "Label", "Created", "Last used", "Action"].map((text) =>
-                      el("th", { scope: "col" }, text),
-                    ),
-                  ),
-                ),
-                el("tbody", {}, rows),
-              ),
-            ),
-        el(
-          "button",
-          {
-            type: "button",
-            class: "secondary",
-            onclick: () => {
-              keysOf = null;
-              replaceChildren(keysHolder);
-            },
-          },
+          : table(
+              `API keys of ${user.name}`,
+              ["Prefix", "Label", "Created", "Last used", "Action"],
+              rows,
+            ).node,
+        button(
           "Close keys",
+          () => {
+            keysOf = null;
+            replaceChildren(keysHolder);
+          },
+          { class: "secondary" },
         ),
       ),
     );
     if (focus) heading.focus();
   }
 
-  async function revoke(user, key, button, keyErrors) {
+  async function revoke(user, key, clicked, keyErrors) {
     const own = (credential.get() || "").startsWith(key.prefix);
     const sure = window.confirm(
       own
@@ -304,7 +269,7 @@ export function initUsers(panel, { me }) {
     );
     if (!sure) return;
     clearError(keyErrors);
-    await busy(button, null, async () => {
+    await busy(clicked, null, async () => {
       try {
         await gql(REVOKE, { id: key.id });
         const changed = { ...user, apiKeys: user.apiKeys.filter((item) => item.id !== key.id) };
@@ -321,9 +286,9 @@ export function initUsers(panel, { me }) {
   // A small form in formHolder; `submit(values)` does the work and returns the node that
   // replaces the form (the secret box).
   function smallForm(title, fields, submitText, submit) {
-    const headingId = uniqueId("form");
+    const headingId = uniqueId("admin-form");
     const formErrors = errorRegion();
-    const button = el("button", { type: "submit" }, submitText);
+    const submitButton = el("button", { type: "submit" }, submitText);
     const form = el(
       "form",
       {
@@ -332,7 +297,7 @@ export function initUsers(panel, { me }) {
         onsubmit: async (event) => {
           event.preventDefault();
           clearError(formErrors);
-          await busy(button, form, async () => {
+          await busy(submitButton, form, async () => {
             try {
               const shown = await submit();
               replaceChildren(formHolder, shown);
@@ -350,12 +315,8 @@ export function initUsers(panel, { me }) {
       el(
         "div",
         { class: "row" },
-        button,
-        el(
-          "button",
-          { type: "button", class: "secondary", onclick: () => replaceChildren(formHolder) },
-          "Cancel",
-        ),
+        submitButton,
+        button("Cancel", () => replaceChildren(formHolder), { class: "secondary" }),
       ),
     );
     replaceChildren(formHolder, form);
