@@ -53,7 +53,14 @@ def registry(flaky: FlakyProvider) -> ProviderRegistry:
 @pytest.mark.parametrize(
     "path",
     # /api/v1/sessions/x is a route (PATCH, DELETE): GET and POST of it are 405 now.
-    ["/api/v1/nope", "/api/v1/sessions/x/y", "/api/v1/model-configs/x/y", "/api/v2/sessions", "/"],
+    # (`/` is the web console's chat page.)
+    [
+        "/api/v1/nope",
+        "/api/v1/sessions/x/y",
+        "/api/v1/model-configs/x/y",
+        "/api/v2/sessions",
+        "/nope",
+    ],
 )
 async def test_unknown_route_is_a_404_envelope(
     client: httpx.AsyncClient, admin: Account, path: str
