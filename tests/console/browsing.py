@@ -212,7 +212,10 @@ def open_page(browser: Browser, page_problems: PageProblems) -> Iterator[OpenPag
     contexts = []
 
     def open_one(viewport: dict[str, int] | None = None) -> Page:
-        context = browser.new_context(viewport=viewport or DESKTOP)
+        # Numbers and dates as the tests write them (f"{n:,}", UTC), whatever the machine's.
+        context = browser.new_context(
+            viewport=viewport or DESKTOP, locale="en-US", timezone_id="UTC"
+        )
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import Locator, Page, WebSocket, expect
+from playwright.sync_api import Locator, Page, Request, WebSocket, WebSocketRoute, expect
 
 from tests.console.browsing import (
     PHONE,
@@ -98,13 +97,30 @@ def send_and_wait(page: Page, text: str) -> Locator:
     return reply
 
 
-def wait_until(page: Page, condition: Callable[[], bool], what: str) -> None:
-    """Let the page run (its events reach Python meanwhile) until `condition` holds."""
-    for _ in range(200):
-        if condition():
-            return
-        page.wait_for_timeout(25)
-    raise AssertionError(f"timed out waiting for {what}")
+def open_chat_following(page: Page, console: Console, key: str, session_id: str) -> None:
+    """open_chat, and wait until the page has subscribed to messageAdded (from then on it
+    sees what other tabs and clients store)."""
+    subscriptions: list[str] = []
+
+    def is_subscription(payload: str | bytes) -> bool:
+        return "messageAdded" in str(payload)
+
+    def sent(payload: str | bytes) -> None:
+        if is_subscription(payload):
+            subscriptions.append(str(payload))
+
+    def watch(socket: WebSocket) -> None:
+        # Registered as the socket is announced, before any frame of it reaches Python.
+        socket.on("framesent", sent)
+
+    page.on("websocket", watch)
+    with page.expect_websocket() as socket_info:
+        open_chat(page, console, key, session_id)
+    # Events reach Python only while it waits on Playwright: checking the frames seen so far
+    # and then waiting for the next one cannot miss a frame in between.
+    if not subscriptions:
+        socket_info.value.wait_for_event("framesent", predicate=is_subscription)
+    page.remove_listener("websocket", watch)
 
 
 # --- the tests
@@ -112,7 +128,7 @@ def wait_until(page: Page, condition: Callable[[], bool], what: str) -> None:
 
 def test_a_message_is_sent_and_its_reply_streams_in(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-send")
-    # Typing a word every 200 ms: the reply is seen while it is written.
+    # Typing a word every 200 ms: the reply is seen while it is written (25 words: 5 s).
     session_id = new_session(
         console, key, console.model_config("echo-typing", {"chunk_delay_ms": 200})
     )
@@ -120,14 +136,17 @@ def test_a_message_is_sent_and_its_reply_streams_in(console: Console, open_page:
     open_chat(page, console, key, session_id)
     expect(conversation(page).get_by_role("heading", level=2)).to_have_text("Untitled session")
 
-    send(page, "Hello there")
-    expect(user_messages(page).last.locator(".message-text")).to_have_text("Hello there")
+    # The first line names the session.
+    text = "Hello there\n" + " ".join(f"word{number}" for number in range(1, 23))
+    send(page, text)
+    expect(user_messages(page).last.locator(".message-text")).to_have_text(text)
     reply = replies(page).last
     expect(reply).to_have_attribute("aria-busy", "true")
     expect(reply).to_contain_text("Writing…")
     expect(page.get_by_role("button", name="Stop")).to_be_enabled()
     expect(reply).to_have_attribute("data-finish-reason", "stop")
-    expect(reply.locator(".message-text")).to_have_text("Echo: Hello there")
+    expect(reply).not_to_have_attribute("aria-busy", "true")
+    expect(reply.locator(".message-text")).to_have_text("Echo: " + text)
     expect(conversation(page).get_by_role("status")).to_have_text("Reply complete")
     # The composer was emptied once the message was stored; the title came with it.
     expect(page.get_by_label("Message", exact=True)).to_have_value("")
@@ -176,6 +195,35 @@ def test_a_long_reply_is_stopped_part_way(console: Console, open_page: OpenPage)
     assert on_server["id"] == reply.get_attribute("data-message-id")
 
 
+def test_a_reply_stopped_before_its_first_word_is_stored_empty(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-stop-early")
+    # The first word comes after 5 s: the stop comes before it.
+    config_id = console.model_config("echo-late", {"chunk_delay_ms": 5000})
+    session_id = new_session(console, key, config_id)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+
+    send(page, "Never mind")
+    status = conversation(page).get_by_role("status")
+    # The message is stored and its turn holds the session: there is a reply to stop.
+    expect(status).to_have_text("Waiting for the reply…")
+    page.get_by_role("button", name="Stop").click()
+
+    # The server ends the turn with what was said (nothing) as a stopped reply.
+    expect(status).to_have_text("Reply stopped")
+    reply = replies(page).last
+    expect(reply).to_have_attribute("data-finish-reason", "cancelled")
+    expect(reply.locator(".reply-status")).to_have_text("Stopped")
+    expect(conversation(page).get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_enabled()
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+    history = stored(console, key, session_id)
+    assert [(m["type"], m["content"]) for m in history] == [("USER", "Never mind"), ("AI", "")]
+    assert history[1]["metadata"]["finish_reason"] == "cancelled"
+
+
 def test_a_reply_is_regenerated_and_its_variants_switched(
     console: Console, open_page: OpenPage
 ) -> None:
@@ -195,19 +243,29 @@ def test_a_reply_is_regenerated_and_its_variants_switched(
     )
 
     page.get_by_role("button", name="Regenerate").click()
+    # The button goes while the new reply is written: the focus is on the reply itself.
+    expect(reply).to_be_focused()
     expect(reply.locator(".message-text")).to_have_text("Again: Say it twice")
     expect(reply).to_have_attribute("data-finish-reason", "stop")
     expect(reply.locator(".variant-position")).to_have_text("2/2")
+    expect(reply).to_be_focused()
     second_id = reply.get_attribute("data-message-id")
     assert second_id != first_id
     expect(replies(page)).to_have_count(1)  # in place: the history's length stays
 
+    # A switch is announced by the conversation's one status line, not by each reply.
+    assert reply.locator(".variant-position").get_attribute("aria-live") is None
+    status = conversation(page).get_by_role("status")
     reply.get_by_role("button", name="Previous variant").click()
     expect(reply.locator(".variant-position")).to_have_text("1/2")
+    expect(status).to_have_text("Variant 1 of 2")
+    # "Previous variant" is disabled at the first: the focus went to "Next variant".
+    expect(reply.get_by_role("button", name="Next variant")).to_be_focused()
     expect(reply.locator(".message-text")).to_have_text("Echo: Say it twice")
     expect(reply).to_have_attribute("data-message-id", first_id or "")
     reply.get_by_role("button", name="Next variant").click()
     expect(reply.locator(".variant-position")).to_have_text("2/2")
+    expect(status).to_have_text("Variant 2 of 2")
     expect(reply.locator(".message-text")).to_have_text("Again: Say it twice")
 
     history = stored(console, key, session_id)
@@ -302,13 +360,21 @@ def test_the_history_is_shown_again_after_a_reload(console: Console, open_page: 
     field.press("Enter")
     expect(replies(page)).to_have_count(2)
     expect(replies(page).last).to_have_attribute("data-finish-reason", "stop")
+    # "Send" pressed from the keyboard waits (disabled) while the reply is written: the
+    # focus goes to the field, and stays there.
+    field.fill("Third")
+    page.get_by_role("button", name="Send", exact=True).press("Enter")
+    expect(replies(page)).to_have_count(3)
+    expect(replies(page).last).to_have_attribute("data-finish-reason", "stop")
+    expect(field).to_be_focused()
 
     page.reload()  # the key stays in this tab's sessionStorage
-    expected = ["First", "Echo: First", "Second\nline", "Echo: Second\nline"]
+    sent = ["First", "Second\nline", "Third"]
+    expected = [text for message in sent for text in (message, "Echo: " + message)]
     expect(texts_of(page)).to_have_text(expected)
     types = [article.get_attribute("data-type") for article in articles(page).all()]
-    assert types == ["USER", "AI", "USER", "AI"]
-    assert texts(user_messages(page)) == ["First", "Second\nline"]  # its line break kept
+    assert types == ["USER", "AI"] * 3
+    assert texts(user_messages(page)) == sent  # its line break kept
     expect(page.get_by_label("Message", exact=True)).to_be_focused()
 
 
@@ -342,6 +408,32 @@ def test_older_messages_load_when_scrolling_up(console: Console, open_page: Open
     assert texts(user_messages(page)) == [f"q{number}" for number in range(1, 41)]
 
 
+def test_earlier_messages_load_from_the_keyboard_and_take_the_focus(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-load-keys")
+    session_id = new_session(console, key)
+    for number in range(1, 21):  # 40 messages: the latest page (30), then one more (10)
+        console.gql(
+            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"k{number}"}}
+        )
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    listed = articles(page)
+    expect(listed).to_have_count(30)
+
+    load = page.get_by_role("button", name="Load earlier messages")
+    # Focusing it scrolls it into view, which may load the page by itself already: either
+    # way the page's first message takes the focus (the button goes with the last page).
+    load.focus()
+    page.keyboard.press("Enter")
+    expect(listed).to_have_count(40)
+    first = listed.first
+    expect(first.locator(".message-text")).to_have_text("k1")
+    expect(first).to_be_focused()
+    expect(load).to_be_hidden()
+
+
 def test_a_search_hit_deep_in_the_history_is_shown_and_focused(
     console: Console, open_page: OpenPage
 ) -> None:
@@ -373,7 +465,6 @@ def test_a_session_that_is_not_there_says_so(console: Console, open_page: OpenPa
         heading = conversation(page).get_by_role("heading", level=2)
         expect(heading).to_have_text("Session not found")
         expect(conversation(page)).to_contain_text("does not exist, or it is not yours")
-        expect(conversation(page).get_by_role("alert")).to_have_count(0)
         expect(page.get_by_label("Message", exact=True)).to_be_hidden()
         expect(conversation(page)).not_to_contain_text("Private")
 
@@ -383,20 +474,8 @@ def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPag
     session_id = new_session(console, key)
     writer = open_page()
     reader = open_page()
-    # The reader follows the session once its messageAdded subscription is sent.
-    following: list[str] = []
-
-    def watch(socket: WebSocket) -> None:
-        def sent(payload: str | bytes) -> None:
-            if "messageAdded" in str(payload):
-                following.append(str(payload))
-
-        socket.on("framesent", sent)
-
-    reader.on("websocket", watch)
     open_chat(writer, console, key, session_id)
-    open_chat(reader, console, key, session_id)
-    wait_until(reader, lambda: bool(following), "the reader's messageAdded subscription")
+    open_chat_following(reader, console, key, session_id)
 
     send_and_wait(writer, "From the other tab")
     expect(texts_of(reader)).to_have_text(["From the other tab", "Echo: From the other tab"])
@@ -423,6 +502,68 @@ def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPag
     expect(texts_of(reader)).to_have_text(expected)
 
 
+def test_the_skip_link_keeps_the_open_session(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-skip")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    send_and_wait(page, "Still here")
+
+    skip = page.get_by_role("link", name="Skip to the conversation")
+    skip.focus()
+    page.keyboard.press("Enter")
+    # The fragment is not a place of the page: the address names the session again (a
+    # reload opens it), which is how the page shows it has handled the change.
+    expect(page).to_have_url(re.compile(f"#/sessions/{session_id}$"))
+    expect(conversation(page).get_by_role("heading", level=2)).to_have_text("Still here")
+    expect(texts_of(page)).to_have_text(["Still here", "Echo: Still here"])
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    page.reload()
+    expect(texts_of(page)).to_have_text(["Still here", "Echo: Still here"])
+
+
+def test_messages_stored_while_the_connection_dropped_are_shown(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-reconnect")
+    session_id = new_session(console, key)
+    page = open_page()
+    # Every WebSocket of the page goes through here (to the real server), so that the test
+    # can drop it.
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        sockets.append((socket, socket.connect_to_server()))
+
+    page.route_web_socket(re.compile(r"/graphql$"), route)
+    open_chat(page, console, key, session_id)
+    # A send streams over the same connection, after the page's messageAdded subscription.
+    send_and_wait(page, "Before the drop")
+    assert len(sockets) == 1
+
+    def catching_up(request: Request) -> bool:
+        return "ConversationHistory" in (request.post_data or "")
+
+    with page.expect_request(catching_up):
+        # A dropped connection (the server restarting): graphql-ws connects again after a
+        # second or more and subscribes again, silently; what was stored meanwhile...
+        page_side, server_side = sockets[0]
+        server_side.close()
+        page_side.close(code=1012, reason="restarting")
+        console.gql(
+            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "In the gap"}}
+        )
+    # ...is read from the history once connected again.
+    assert len(sockets) == 2
+    expected = ["Before the drop", "Echo: Before the drop", "In the gap", "Echo: In the gap"]
+    expect(texts_of(page)).to_have_text(expected)
+    expect(conversation(page).get_by_role("alert")).to_have_count(0)
+
+    # Live again: a message stored now comes through the new connection.
+    console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "After it"}})
+    expect(texts_of(page)).to_have_text([*expected, "After it", "Echo: After it"])
+
+
 def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-markdown")
     session_id = new_session(console, key)
@@ -440,6 +581,37 @@ def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: Ope
     # The user's own message is shown exactly as typed.
     expect(user_messages(page).last.locator(".message-text")).to_have_text(text)
     expect(user_messages(page).last.locator("strong")).to_have_count(0)
+
+
+def test_images_in_replies_are_links_never_loaded(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-images")
+    session_id = new_session(console, key)
+    page = open_page()  # a console error (an image the CSP refused) fails the test
+    open_chat(page, console, key, session_id)
+    pixel = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNg"
+        "YGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    )
+    text = (
+        "See ![](https://images.example.com/cat.png),"
+        " ![a chart](https://images.example.com/chart.png)"
+        f" and ![pixel]({pixel})"
+    )
+
+    send(page, text)
+    reply = replies(page).last
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    links = reply.locator(".message-text a")
+    expect(links).to_have_text(["https://images.example.com/cat.png", "a chart"])
+    expect(links.first).to_have_attribute("href", "https://images.example.com/cat.png")
+    expect(links.nth(1)).to_have_attribute("href", "https://images.example.com/chart.png")
+    for link in links.all():
+        expect(link).to_have_attribute("target", "_blank")
+        expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    # A data: image is neither loaded nor linked: its alt text shows.
+    expect(reply.locator(".message-text")).to_contain_text("[image: pixel]")
+    expect(reply.locator('a[href^="data:"]')).to_have_count(0)
+    expect(page.locator("img")).to_have_count(0)
 
 
 def test_a_session_is_exported_as_markdown_and_json(console: Console, open_page: OpenPage) -> None:
@@ -495,3 +667,6 @@ def test_screenshots_of_a_conversation_at_desktop_and_phone_width(
     assert_accessible(phone)
     sessions.click()
     expect(phone.get_by_role("list", name="Messages")).to_be_hidden()
+    # The button went with the conversation: the focus is on the session in the list.
+    listed = phone.get_by_role("list", name="Sessions list")
+    expect(listed.get_by_role("link", name="Hello!", exact=True)).to_be_focused()

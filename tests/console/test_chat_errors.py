@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from db.services.reply_runs import STOP_REQUESTED
 from tests.console.browsing import Console, OpenPage, PageProblems
 from tests.console.test_chat import (
     conversation,
@@ -80,6 +81,11 @@ def test_a_rate_limited_send_says_so_and_keeps_the_text(
     expect(page.get_by_role("button", name="Send", exact=True)).to_be_enabled()
     assert len(stored(console, key, session_id)) == 2 * REPLIES_PER_MINUTE
 
+    # Dismissed, the banner goes and the focus (on its button) goes back to the field.
+    alert.get_by_role("button", name="Dismiss error").click()
+    expect(alert).to_have_count(0)
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+
 
 def test_a_failed_model_is_shown_and_retry_answers_the_stored_message_once(
     console: Console, open_page: OpenPage
@@ -114,6 +120,8 @@ def test_a_failed_model_is_shown_and_retry_answers_the_stored_message_once(
     retry.click()
 
     expect(alert).to_have_count(0)
+    # The banner went with its button: the focus is in the field.
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
     reply = replies(page).last
     expect(reply).to_have_attribute("data-finish-reason", "stop")
     expect(reply.locator(".message-text")).to_have_text("Echo: Are you there?")
@@ -124,3 +132,52 @@ def test_a_failed_model_is_shown_and_retry_answers_the_stored_message_once(
         ("AI", "Echo: Are you there?"),
     ]
     assert user_messages(page).get_attribute("data-message-id") == history[0]["id"]
+
+
+# A turn that fails after its reader pressed "Stop": only the server's answer to that stop
+# (the turn stopped before the model was asked: db/services/reply_runs.py) is quiet; any
+# other error is shown with "Retry". The window for the first on a real server is a few
+# milliseconds wide, so the page's Turn is given both answers directly.
+TURN_FAILS_AFTER_STOP = """async (errors) => {
+  const { Turn } = await import("/console/js/chat/turns.js");
+  return errors.map((error) => {
+    const outcome = { banner: null, retry: false };
+    const session = {
+      messages: { remove() {} },
+      parts: { status: { textContent: "" } },
+      turnEnded() {},
+      showError(shown, retry) {
+        outcome.banner = shown.message;
+        outcome.retry = typeof retry === "function";
+      },
+    };
+    const turn = new Turn(session, "send", {}, { content: "Hello" });
+    turn.stopRequested = true;
+    turn.fail(error);
+    outcome.status = session.parts.status.textContent;
+    return outcome;
+  });
+}"""
+
+
+def test_only_the_stop_itself_is_quiet_when_a_stopped_turn_fails(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("errors-stopped")
+    session_id = new_session(console, key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    stopped = f"{STOP_REQUESTED} before the model replied"  # as db.errors.ReplyStopped says
+    outcomes = page.evaluate(
+        TURN_FAILS_AFTER_STOP,
+        [
+            {"code": "INTERNAL_SERVER_ERROR", "message": stopped},
+            {"code": "INTERNAL_SERVER_ERROR", "message": "the AI model failed to reply"},
+            {"code": "RATE_LIMITED", "message": "Too many replies"},
+        ],
+    )
+    assert outcomes == [
+        {"banner": None, "retry": False, "status": "Stopped before the reply began"},
+        {"banner": "the AI model failed to reply", "retry": True, "status": "The reply failed"},
+        {"banner": "Too many replies", "retry": True, "status": "The reply failed"},
+    ]

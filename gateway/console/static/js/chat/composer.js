@@ -1,6 +1,6 @@
 // The composer under the conversation: the "Message" field (Enter sends, Shift+Enter makes
 // a new line), "Send", and "Stop" while a reply is being written.
-import { el } from "../ui.js";
+import { button, el } from "../ui.js";
 
 export class Composer {
   // onSend(text): a send was asked for; onStop(): stop the reply being written.
@@ -14,11 +14,7 @@ export class Composer {
       onkeydown: (event) => this.onKey(event),
     });
     this.sendButton = el("button", { type: "submit" }, "Send");
-    this.stopButton = el(
-      "button",
-      { type: "button", class: "danger", disabled: true, onclick: () => this.stop() },
-      "Stop",
-    );
+    this.stopButton = button("Stop", () => this.stop(), { class: "danger", disabled: true });
     this.element = el(
       "form",
       {
@@ -52,9 +48,13 @@ export class Composer {
     this.element.hidden = !open;
   }
 
-  // While a reply is being written: "Send" waits, "Stop" can stop it.
+  // While a reply is being written: "Send" waits, "Stop" can stop it. A button about to be
+  // disabled with the focus on it ("Send" pressed with Enter or Space, "Stop" when the reply
+  // ends) hands the focus to the field rather than drop it to the page.
   setStreaming(streaming) {
     this.streaming = streaming;
+    const disabling = streaming ? this.sendButton : this.stopButton;
+    if (document.activeElement === disabling && !this.element.hidden) this.focus();
     this.sendButton.disabled = streaming;
     this.stopButton.disabled = !streaming;
   }

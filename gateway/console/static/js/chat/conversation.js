@@ -9,29 +9,26 @@
 //   status        role="status": "Reply complete", "Reply stopped"...
 //   composer      composer.js
 import { download } from "../api.js";
-import { announce, clearError, el, showError } from "../ui.js";
+import { announce, button, clearError, el, errorRegion, statusRegion } from "../ui.js";
 import { Composer } from "./composer.js";
+import { focusIsLost, showErrorKeepingFocus } from "./focus.js";
 import { OpenSession } from "./open_session.js";
-
-const UNTITLED = "Untitled session";
+import { titleOf } from "./places.js";
 
 export function initConversation(app, root) {
   let current = null; // the OpenSession shown
   const drafts = new Map(); // session id -> unsent text in the composer
 
-  const errors = el("div", { class: "conversation-errors" });
-  const status = el("p", { class: "visually-hidden", role: "status" });
+  const errors = errorRegion("conversation-errors");
+  const status = statusRegion({ visible: false });
   const header = conversationHeader({
-    onSessions: () => app.openSession(null),
-    onExport: (format, button) =>
-      current && exportSession(current.sessionId, format, button, { errors, status }),
+    onSessions: () => app.showSessions(),
+    onExport: (format, control) =>
+      current && exportSession(current.sessionId, format, control, { report, status }),
   });
   const notice = el("p", { class: "conversation-notice" });
-  const loadButton = el(
-    "button",
-    { type: "button", class: "secondary", hidden: true },
-    "Load earlier messages",
-  );
+  // Its clicks are handled by the open session's History.
+  const loadButton = button("Load earlier messages", null, { class: "secondary", hidden: true });
   const startNote = el(
     "p",
     { class: "hint", hidden: true },
@@ -46,6 +43,19 @@ export function initConversation(app, root) {
   });
   root.replaceChildren(header.element, errors, notice, scroller, status, composer.element);
   const parts = { list, scroller, top, loadButton, startNote, errors, status };
+
+  // Where the focus goes when the control that had it went away: the "Message" field, or
+  // the conversation itself when no session shows.
+  function focusHome() {
+    if (!composer.element.hidden) composer.focus();
+    if (focusIsLost()) root.focus({ preventScroll: true });
+  }
+
+  // An error banner (role="alert"); "Retry" where a retry makes sense. Its "Retry" and "×"
+  // take the banner away: the focus goes on at focusHome() unless the retry put it elsewhere.
+  function report(error, retry = null) {
+    showErrorKeepingFocus(errors, error, { retry, home: focusHome });
+  }
 
   // Nothing to show in the list: why (no session open, or it is not there).
   function showNotice(text) {
@@ -89,6 +99,7 @@ export function initConversation(app, root) {
       parts,
       composer,
       header,
+      report,
       onMissing: () => {
         current = null;
         clearError(errors); // the live subscription may have said "not found" too
@@ -96,6 +107,7 @@ export function initConversation(app, root) {
         showNotice(
           "This session does not exist, or it is not yours. Choose another one from the list.",
         );
+        if (focusIsLost()) focusHome(); // the "Message" field went
       },
     });
     if (!messageId) composer.focus();
@@ -116,12 +128,8 @@ function conversationHeader({ onSessions, onExport }) {
   const model = el("span", { class: "conversation-model" });
   const archived = el("span", { class: "badge", hidden: true }, "Archived");
   const exportButton = (format, text) => {
-    const button = el(
-      "button",
-      { type: "button", class: "secondary", onclick: () => onExport(format, button) },
-      text,
-    );
-    return button;
+    const control = button(text, () => onExport(format, control), { class: "secondary" });
+    return control;
   };
   const tools = el(
     "div",
@@ -130,11 +138,10 @@ function conversationHeader({ onSessions, onExport }) {
     exportButton("json", "Export JSON"),
   );
   // On a phone's width the list and the conversation take turns: this goes back.
-  const sessionsButton = el(
-    "button",
-    { type: "button", class: "secondary sessions-button", onclick: onSessions },
-    el("span", { "aria-hidden": "true" }, "‹ "),
-    "Sessions",
+  const sessionsButton = button(
+    [el("span", { "aria-hidden": "true" }, "‹ "), "Sessions"],
+    onSessions,
+    { class: "secondary sessions-button" },
   );
   const element = el(
     "header",
@@ -159,7 +166,7 @@ function conversationHeader({ onSessions, onExport }) {
   return {
     element,
     show: (session) =>
-      set(session.title || UNTITLED, {
+      set(titleOf(session), {
         modelName: session.modelConfig && session.modelConfig.modelName,
         isArchived: session.archived,
         withTools: true,
@@ -171,20 +178,20 @@ function conversationHeader({ onSessions, onExport }) {
 }
 
 // Download the session's export (REST, with the signed-in credential) and hand it to the
-// browser as a file: an object URL clicked through a temporary <a download>.
-async function exportSession(sessionId, format, button, { errors, status }) {
-  button.disabled = true;
+// browser as a file: an object URL clicked through a temporary <a download>. The button
+// waits meanwhile, aria-disabled rather than disabled: it keeps the focus.
+async function exportSession(sessionId, format, control, { report, status }) {
+  if (control.getAttribute("aria-disabled") === "true") return; // on its way already
+  control.setAttribute("aria-disabled", "true");
   try {
     const path = `/api/v1/sessions/${encodeURIComponent(sessionId)}/export?format=${format}`;
     const { blob, filename } = await download(path);
     saveFile(blob, filename);
     announce(status, `Exported ${filename}`);
   } catch (error) {
-    showError(errors, error, {
-      retry: () => exportSession(sessionId, format, button, { errors, status }),
-    });
+    report(error, () => exportSession(sessionId, format, control, { report, status }));
   } finally {
-    button.disabled = false;
+    control.removeAttribute("aria-disabled");
   }
 }
 

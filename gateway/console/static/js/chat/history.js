@@ -27,6 +27,7 @@ export class History {
     this.loading = null; // the page being loaded (one at a time)
     this.disposed = false;
     this.pinned = true; // the reader is at the bottom
+    this.focusAfterLoad = false; // "Load earlier messages" was pressed: focus what it brings
     this.showTop();
     this.watchScrolling();
   }
@@ -56,14 +57,36 @@ export class History {
   loadOlder() {
     if (!this.ready || !this.hasPrevious || this.disposed) return Promise.resolve(false);
     if (!this.loading) {
-      this.loading = this.fetchOlder().finally(() => {
+      const before = this.messages.list.firstElementChild;
+      const done = (added) => {
         this.loading = null;
+        const buttonHadFocus = document.activeElement === this.parts.loadButton;
         this.showTop();
+        // Pressed, or focused while the page came by scrolling (and gone with the last
+        // page): the focus goes on to the first message brought, where reading goes on.
+        const focus = this.focusAfterLoad || (buttonHadFocus && this.parts.loadButton.hidden);
+        this.focusAfterLoad = false;
+        if (added && focus && !this.disposed) this.focusFirst(before);
         this.loadMoreIfShort();
+        return added;
+      };
+      this.loading = this.fetchOlder().then(done, (error) => {
+        done(false);
+        throw error;
       });
       this.showTop();
     }
     return this.loading;
+  }
+
+  // Focus the first message of the list, unless it is `before` (nothing came above it).
+  focusFirst(before) {
+    const first = this.messages.list.firstElementChild;
+    const article = first && first !== before ? first.querySelector("article") : null;
+    if (!article) return;
+    article.tabIndex = -1;
+    this.pinned = false;
+    article.focus(); // scrolled into view
   }
 
   async fetchOlder() {
@@ -157,14 +180,24 @@ export class History {
         scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
     };
     scroller.addEventListener("scroll", this.onScroll, { passive: true });
-    loadButton.onclick = () => this.loadOlder();
+    loadButton.onclick = () => this.loadOlderByButton();
+  }
+
+  // "Load earlier messages" (a keyboard's way up): the page loads (or is loading already:
+  // the same one) and the focus goes to its first message.
+  loadOlderByButton() {
+    if (!this.ready || !this.hasPrevious || this.disposed) return;
+    this.focusAfterLoad = true;
+    this.loadOlder();
   }
 
   // The area above the list: a button while older messages exist, a note at the start.
+  // While a page loads the button waits aria-disabled (not disabled: it keeps the focus).
   showTop() {
     const { loadButton, startNote } = this.parts;
     loadButton.hidden = !this.ready || !this.hasPrevious;
-    loadButton.disabled = Boolean(this.loading);
+    if (this.loading) loadButton.setAttribute("aria-disabled", "true");
+    else loadButton.removeAttribute("aria-disabled");
     loadButton.textContent = this.loading ? "Loading earlier messages…" : "Load earlier messages";
     startNote.hidden = !this.ready || this.hasPrevious || this.messages.isEmpty();
   }

@@ -8,7 +8,8 @@
 import { ReplyView, UserMessageView } from "./message_view.js";
 
 export class MessageList {
-  // callbacks: onEdit(view, content), onRate(view, variantId, rating), onRegenerate(view)
+  // callbacks: onEdit(view, content), onRate(view, variantId, rating), onRegenerate(view),
+  // onVariant(position, count)
   constructor(list, callbacks) {
     this.list = list;
     this.callbacks = callbacks;
@@ -166,6 +167,7 @@ export class MessageList {
     const view = new ReplyView({
       onRate: this.callbacks.onRate,
       onRegenerate: this.callbacks.onRegenerate,
+      onVariant: this.callbacks.onVariant,
     });
     this.viewOf.set(view.item, view);
     this.replies.add(view);

@@ -10,14 +10,10 @@
 // Views only draw and report the user's wishes through callbacks; the conversation
 // (open_session.js) talks to the server and tells the views what happened.
 import { renderMarkdown } from "../markdown.js";
-import { el, formatTime } from "../ui.js";
+import { button, el, formatTime, uniqueId } from "../ui.js";
+import { focusIsLost } from "./focus.js";
 
-let lastFormId = 0;
-
-// A type="button" button; `attributes` add to (or override) the defaults.
-function button(text, onclick, attributes = {}) {
-  return el("button", { type: "button", class: "quiet", onclick, ...attributes }, text);
-}
+const QUIET = { class: "quiet" };
 
 function metaLine(author, createdAt) {
   const time = el("time", { class: "message-time" });
@@ -42,7 +38,7 @@ export class UserMessageView {
     this.text = el("div", { class: "message-text" });
     const meta = metaLine("You", null);
     this.time = meta.time;
-    this.editButton = button("Edit", () => this.openEditor());
+    this.editButton = button("Edit", () => this.openEditor(), QUIET);
     this.actions = el("div", { class: "message-actions" }, this.editButton);
     this.article = el(
       "article",
@@ -86,8 +82,7 @@ export class UserMessageView {
       this.editor.field.focus();
       return;
     }
-    lastFormId += 1;
-    const fieldId = `edited-message-${lastFormId}`;
+    const fieldId = uniqueId("edited-message");
     const field = el("textarea", { id: fieldId, rows: "3", "aria-describedby": `${fieldId}-hint` });
     field.value = this.message.content;
     const save = el("button", { type: "submit" }, "Save and send");
@@ -125,13 +120,17 @@ export class UserMessageView {
       field.focus();
       return;
     }
+    // The buttons wait while the fork is made: the focus (on "Save and send" after Enter
+    // on it) waits in the field meanwhile, not on a disabled button.
+    if (this.editor.form.contains(document.activeElement)) field.focus();
     save.disabled = cancel.disabled = true;
     try {
-      // Resolves once the fork is open (this view is gone then), or after an error the
-      // conversation has shown: the form stays for another try.
+      // Resolves once the fork is open (this view is gone then, the "Message" field has the
+      // focus), or after an error the conversation has shown: the form stays for another try.
       await this.onEdit(this, content);
     } finally {
       save.disabled = cancel.disabled = false;
+      if (field.isConnected && focusIsLost()) field.focus();
     }
   }
 
@@ -201,10 +200,12 @@ class StreamedText {
 }
 
 export class ReplyView {
-  // callbacks: onRate(view, variantId, rating|null), onRegenerate(view)
-  constructor({ onRate, onRegenerate }) {
+  // callbacks: onRate(view, variantId, rating|null), onRegenerate(view),
+  // onVariant(position, count): the reader switched to another variant (to announce).
+  constructor({ onRate, onRegenerate, onVariant }) {
     this.onRate = onRate;
     this.onRegenerate = onRegenerate;
+    this.onVariant = onVariant;
     this.variants = []; // stored replies to the same user message, oldest first
     this.index = -1; // the one shown
     this.streaming = null; // StreamedText while a reply is being written here
@@ -220,9 +221,11 @@ export class ReplyView {
     this.text = el("div", { class: "message-text markdown" });
 
     const named = (name) => ({ "aria-label": name, title: name });
-    this.previous = button("‹", () => this.step(-1), named("Previous variant"));
-    this.next = button("›", () => this.step(1), named("Next variant"));
-    this.position = el("span", { class: "variant-position", "aria-live": "polite" });
+    this.previous = button("‹", () => this.step(-1), { ...QUIET, ...named("Previous variant") });
+    this.next = button("›", () => this.step(1), { ...QUIET, ...named("Next variant") });
+    // Not a live region (every reply has one): a switch is announced by the conversation's
+    // status line (onVariant).
+    this.position = el("span", { class: "variant-position" });
     this.variantNav = el(
       "div",
       { class: "variant-nav", role: "group", "aria-label": "Variants" },
@@ -233,7 +236,7 @@ export class ReplyView {
     const rating = { class: "quiet rate", "aria-pressed": "false" };
     this.good = button("Good reply", () => this.rate("UP"), rating);
     this.bad = button("Bad reply", () => this.rate("DOWN"), rating);
-    this.regenerate = button("Regenerate", () => this.onRegenerate(this), {
+    this.regenerate = button("Regenerate", () => this.askAgain(), {
       class: "secondary",
       hidden: true,
     });
@@ -327,9 +330,18 @@ export class ReplyView {
     this.index = index;
     this.render();
     // A button that just became disabled would drop the focus to the page: hand it over.
-    if (moved.disabled && document.activeElement === moved) {
+    if (moved.disabled && (document.activeElement === moved || focusIsLost())) {
       (by < 0 ? this.next : this.previous).focus();
     }
+    if (this.onVariant) this.onVariant(this.index + 1, this.variants.length);
+  }
+
+  // "Regenerate": the button goes while the new reply is written into this slot, so the
+  // focus moves to the slot itself (the reply being written, then the new reply).
+  askAgain() {
+    this.article.tabIndex = -1;
+    this.article.focus({ preventScroll: true });
+    this.onRegenerate(this);
   }
 
   // A rating the server confirmed for one of this slot's variants.

@@ -4,8 +4,8 @@
 //
 // Everything asynchronous checks `disposed`: answers that arrive after another session
 // was opened are dropped.
-import { ApiError, gql, newClientMessageId, subscribe } from "../api.js";
-import { announce, clearError, showError } from "../ui.js";
+import { ApiError, RECONNECTED, gql, newClientMessageId, subscribe } from "../api.js";
+import { announce, clearError } from "../ui.js";
 import { History } from "./history.js";
 import { MessageList } from "./message_list.js";
 import {
@@ -19,18 +19,23 @@ import { Turn } from "./turns.js";
 
 export class OpenSession {
   // parts: the page's elements { list, scroller, top, loadButton, startNote, errors, status };
-  // composer: the Composer; header: { show(session) }; onMissing(): the session is not there.
-  constructor({ app, sessionId, parts, composer, header, onMissing }) {
+  // composer: the Composer; header: { show(session) }; report(error, retry): show an error
+  // banner in parts.errors; onMissing(): the session is not there.
+  constructor({ app, sessionId, parts, composer, header, report, onMissing }) {
     this.app = app;
     this.sessionId = sessionId;
     this.parts = parts;
     this.composer = composer;
     this.header = header;
+    this.report = report;
     this.onMissing = onMissing;
     this.disposed = false;
     this.turn = null; // the turn running (one at a time)
     this.unacceptedSend = null; // { content, clientMessageId } of a send not stored yet
     this.stopLive = null;
+    // graphql-ws re-subscribes by itself after a dropped connection (api.js dispatches
+    // RECONNECTED then): what was stored during the gap is read from the history.
+    this.onReconnected = () => this.catchUp();
     this.backlog = []; // live messages that came before the first page
     this.toldSessions = false;
     this.opened = Promise.resolve(false);
@@ -38,6 +43,8 @@ export class OpenSession {
       onEdit: (view, content) => this.edit(view, content),
       onRate: (view, variantId, rating) => this.rate(view, variantId, rating),
       onRegenerate: () => this.regenerate(),
+      onVariant: (position, count) =>
+        announce(this.parts.status, `Variant ${position} of ${count}`),
     });
     this.history = new History({
       sessionId,
@@ -96,6 +103,7 @@ export class OpenSession {
   dispose() {
     if (this.disposed) return;
     this.disposed = true;
+    window.removeEventListener(RECONNECTED, this.onReconnected);
     if (this.stopLive) this.stopLive();
     if (this.turn) this.turn.leave();
     this.turn = null;
@@ -107,6 +115,8 @@ export class OpenSession {
 
   followLive() {
     if (this.stopLive) return;
+    window.removeEventListener(RECONNECTED, this.onReconnected); // added once
+    window.addEventListener(RECONNECTED, this.onReconnected);
     this.stopLive = subscribe(
       MESSAGE_ADDED,
       { sessionId: this.sessionId },
@@ -124,13 +134,21 @@ export class OpenSession {
   }
 
   // After the live subscription failed: follow again, and read what came meanwhile.
-  async resumeLive() {
+  resumeLive() {
     this.followLive();
+    return this.catchUp();
+  }
+
+  // Live updates were missed (the subscription failed, or the WebSocket dropped and
+  // graphql-ws subscribed again silently): read the latest page, add what is not shown.
+  async catchUp() {
+    // Once the session is shown: its first page may have been read during the gap too.
+    if (this.disposed || !(await this.opened) || this.disposed) return;
     try {
       await this.history.catchUp();
-      this.changed();
+      if (!this.disposed) this.changed();
     } catch (error) {
-      if (!this.disposed) this.showError(error, () => this.resumeLive());
+      if (!this.disposed) this.showError(error, () => this.catchUp());
     }
   }
 
@@ -289,10 +307,11 @@ export class OpenSession {
     } catch (error) {
       // The list shows the fork at its next refresh; opening it matters more.
     }
-    this.app.openSession(fork.id);
+    // Unless the reader has opened another session meanwhile: that one stays.
+    if (!this.disposed) this.app.openSession(fork.id);
   }
 
   showError(error, retry = null) {
-    showError(this.parts.errors, error, { retry });
+    this.report(error, retry);
   }
 }

@@ -6,13 +6,24 @@
 // search snippet) is taken apart in an inert document and only its text and <mark>s are
 // copied over (snippetNodes).
 import { gql } from "../api.js";
-import { announce, clearError, el, formatTime, replaceChildren, showError } from "../ui.js";
+import {
+  announce,
+  button,
+  clearError,
+  el,
+  errorRegion,
+  formatTime,
+  replaceChildren,
+  statusRegion,
+  uniqueId,
+} from "../ui.js";
+import { showErrorKeepingFocus } from "./focus.js";
+import { addressOf, titleOf } from "./places.js";
 
 const PAGE_SIZE = 20;
 const LARGEST_PAGE = 100; // the API refuses first > 100
 const SEARCH_HITS = 20;
 const SEARCH_DELAY_MS = 350; // a pause in typing before the search runs
-const UNTITLED = "Untitled session";
 
 const MODEL_CONFIGS = `query ModelConfigs {
   modelConfigs { id modelName modelVersion provider isDefault }
@@ -36,23 +47,6 @@ const SEARCH = `query SearchMessages($query: String!, $first: Int) {
     edges { node { snippet message { id type session { id title } } } }
   }
 }`;
-
-let lastId = 0;
-// A page-unique id for aria-describedby and label[for] (session ids are not ours to trust
-// as HTML ids).
-function uniqueId(prefix) {
-  lastId += 1;
-  return `${prefix}-${lastId}`;
-}
-
-function titleOf(session) {
-  return session.title || UNTITLED;
-}
-
-function addressOf(sessionId, messageId = null) {
-  const session = `#/sessions/${encodeURIComponent(sessionId)}`;
-  return messageId ? `${session}/messages/${encodeURIComponent(messageId)}` : session;
-}
 
 // A link's plain click opens in this page (through the app, which also handles an address
 // that is already current); a middle or modified click keeps the browser's meaning (a new
@@ -119,10 +113,16 @@ export function initSessions(app, root) {
     creating: false,
   };
 
-  const errors = el("div", { class: "errors sessions-errors" });
+  const errors = errorRegion("errors sessions-errors");
   // What an action did, for screen readers (the titles stay out: a test or a reader looking
   // for a title on the page should find it once).
-  const status = el("p", { class: "visually-hidden", role: "status" });
+  const status = statusRegion({ visible: false });
+
+  // An error banner. Its "Retry" and "×" take it away, and the focus with it: the focus goes
+  // on to the open session in the list (or "New session") unless the retry put it elsewhere.
+  function report(error, retry = null) {
+    showErrorKeepingFocus(errors, error, { retry, home: () => focusHome(state.currentId) });
+  }
 
   // --- New session -------------------------------------------------------------------
   const modelId = uniqueId("session-model");
@@ -162,7 +162,7 @@ export function initSessions(app, root) {
         modelSelect.value = chosen;
       }
     } catch (error) {
-      showError(errors, error, { retry: loadModelConfigs });
+      report(error, loadModelConfigs);
     }
   }
 
@@ -183,7 +183,7 @@ export function initSessions(app, root) {
       // The conversation takes the focus (its "Message" field) when it shows the session.
       app.openSession(created.id);
     } catch (error) {
-      showError(errors, error, { retry: createSession });
+      report(error, createSession);
     } finally {
       state.creating = false;
     }
@@ -223,17 +223,13 @@ export function initSessions(app, root) {
   );
   // The search's outcome: a status line (a live region, always in the page so that screen
   // readers hear each change) and the hits.
-  const searchStatus = el("p", { class: "hint search-status", role: "status" });
+  const searchStatus = statusRegion({ className: "hint search-status" });
   const searchList = el("ul", {
     class: "search-results",
     "aria-label": "Search results",
     hidden: true,
   });
-  const clearButton = el(
-    "button",
-    { type: "button", class: "quiet", hidden: true, onclick: clearSearch },
-    "Clear search",
-  );
+  const clearButton = button("Clear search", clearSearch, { class: "quiet", hidden: true });
   const searchArea = el(
     "div",
     { class: "search-area" },
@@ -277,7 +273,7 @@ export function initSessions(app, root) {
         showSearch(`Cannot search for that: ${error.message}`);
       } else {
         showSearch("The search failed.");
-        showError(errors, error, { retry: () => runSearch(text) });
+        report(error, () => runSearch(text));
       }
     }
   }
@@ -332,11 +328,7 @@ export function initSessions(app, root) {
   });
   const list = el("ul", { class: "session-list", "aria-label": "Sessions list" });
   const emptyNote = el("p", { class: "hint", hidden: true });
-  const moreButton = el(
-    "button",
-    { type: "button", class: "secondary more", hidden: true, onclick: loadMore },
-    "Load more",
-  );
+  const moreButton = button("Load more", loadMore, { class: "secondary more", hidden: true });
 
   function sessionItem(session, index) {
     const current = session.id === state.currentId;
@@ -353,17 +345,11 @@ export function initSessions(app, root) {
     const count = session.messageCount;
     const messages = `${count} ${count === 1 ? "message" : "messages"}`;
     const action = (label, onclick, className = "quiet") =>
-      el(
-        "button",
-        {
-          type: "button",
-          class: className,
-          "aria-describedby": titleId, // "Rename", described by which session
-          dataset: { focusKey: `${session.id}:${label}` },
-          onclick,
-        },
-        label,
-      );
+      button(label, onclick, {
+        class: className,
+        "aria-describedby": titleId, // "Rename", described by which session
+        dataset: { focusKey: `${session.id}:${label}` },
+      });
     replaceChildren(
       item,
       el(
@@ -422,7 +408,7 @@ export function initSessions(app, root) {
       renderList();
     } catch (error) {
       if (load !== state.listLoad) return;
-      showError(errors, error, { retry: loadSessions });
+      report(error, loadSessions);
     } finally {
       if (load === state.listLoad) list.removeAttribute("aria-busy");
     }
@@ -447,7 +433,7 @@ export function initSessions(app, root) {
       // The button went with the last page: go on at the first session it brought.
       if (!state.hasNextPage && added.length) focusItem(shownBefore);
     } catch (error) {
-      showError(errors, error, { retry: loadMore });
+      report(error, loadMore);
     }
   }
 
@@ -459,6 +445,14 @@ export function initSessions(app, root) {
     } else {
       newButton.focus();
     }
+  }
+
+  // The session's link in the list (when it is listed), else "New session".
+  function focusHome(sessionId) {
+    const link =
+      sessionId &&
+      list.querySelector(`a.session-open[data-session-id="${CSS.escape(sessionId)}"]`);
+    (link || newButton).focus();
   }
 
   function focusControl(sessionId, label) {
@@ -502,11 +496,7 @@ export function initSessions(app, root) {
         "div",
         { class: "row" },
         el("button", { type: "submit" }, "Save"),
-        el(
-          "button",
-          { type: "button", class: "secondary", onclick: () => cancelRename(session) },
-          "Cancel",
-        ),
+        button("Cancel", () => cancelRename(session), { class: "secondary" }),
       ),
     );
   }
@@ -538,7 +528,7 @@ export function initSessions(app, root) {
       focusControl(session.id, "open");
       announce(status, "Session renamed");
     } catch (error) {
-      showError(errors, error); // the form stays open with what was typed
+      report(error); // the form stays open with what was typed
     }
   }
 
@@ -551,7 +541,7 @@ export function initSessions(app, root) {
       focusItem(index); // it left this list: its neighbour takes its place
       announce(status, archived ? "Session archived" : "Session unarchived");
     } catch (error) {
-      showError(errors, error, { retry: () => toggleArchived(session, index) });
+      report(error, () => toggleArchived(session, index));
     }
   }
 
@@ -566,7 +556,7 @@ export function initSessions(app, root) {
       focusItem(index);
       announce(status, "Session deleted");
     } catch (error) {
-      showError(errors, error, { retry: () => removeSession(session, index) });
+      report(error, () => removeSession(session, index));
     }
   }
 
@@ -595,6 +585,9 @@ export function initSessions(app, root) {
       if (!configsLoaded) configsLoaded = loadModelConfigs();
       await Promise.all([loadSessions(), configsLoaded]);
     },
+    // Focus the session's link in the list (it was open: a phone's "Sessions" button went
+    // with the conversation), or "New session" when it is not listed.
+    focus: focusHome,
     // Mark the open session (null: none).
     select(sessionId) {
       state.currentId = sessionId;

@@ -9,6 +9,21 @@ import { subscribe } from "../api.js";
 import { announce } from "../ui.js";
 import { REGENERATE_STREAM, SEND_STREAM } from "./queries.js";
 
+// How the server ends a turn stopped (cancelReply) before the model said a word: an
+// INTERNAL_SERVER_ERROR whose message is db/services/reply_runs.py's STOP_REQUESTED reason
+// followed by " before the model replied" (db/errors.py ReplyStopped). A shutdown stops a
+// turn with another reason: that one is an error like any other.
+const STOPPED_BEFORE_REPLY = /cancelled on request before the model replied/;
+
+// The error is the server's answer to this turn's own stop request.
+function isStopBeforeReply(error) {
+  return (
+    Boolean(error) &&
+    error.code === "INTERNAL_SERVER_ERROR" &&
+    STOPPED_BEFORE_REPLY.test(error.message || "")
+  );
+}
+
 const KINDS = {
   send: { document: SEND_STREAM, field: "sendMessageStream" },
   regenerate: { document: REGENERATE_STREAM, field: "regenerateReplyStream" },
@@ -120,8 +135,8 @@ export class Turn {
       this.pendingView = null;
     }
     session.turnEnded(this);
-    if (this.stopRequested) {
-      // Stopped before the model said anything: nothing to show but that.
+    if (this.stopRequested && isStopBeforeReply(error)) {
+      // Stopped as asked, before the model said anything: nothing to show but that.
       announce(session.parts.status, "Stopped before the reply began");
       return;
     }
