@@ -272,12 +272,13 @@ async def delete(*, runtime: Runtime, caller: Caller, session_id: str) -> str:
     session = await get(caller=caller, session_id=session_id)
     owned = str(session.id)
     limits = runtime.limits
-    stopper = asyncio.create_task(_stop_turns(runtime, owned))
+    enough = asyncio.Event()
+    stopper = asyncio.create_task(_stop_turns(runtime, owned, until=enough))
     try:
         async with leases.exclusive(
             owned, wait_seconds=limits.turn_wait_seconds, lease_seconds=limits.turn_lease_seconds
         ) as lease:
-            await _ended(stopper)
+            await _ended(stopper, enough)
             async with in_transaction():
                 # As it is now: the stopped reply may have been stored meanwhile.
                 messages = (
@@ -286,7 +287,7 @@ async def delete(*, runtime: Runtime, caller: Caller, session_id: str) -> str:
                 deleted = await ChatSession.filter(id=owned).delete()
             lease.given_back = True  # the row went with its lease
     finally:
-        await _ended(stopper)
+        await _ended(stopper, enough)
     if not deleted:
         raise NotFound("session not found")  # deleted by another request meanwhile
     await logs.record(
@@ -299,12 +300,12 @@ async def delete(*, runtime: Runtime, caller: Caller, session_id: str) -> str:
     return owned
 
 
-async def _stop_turns(runtime: Runtime, session_id: str) -> None:
-    """Stop whichever turn holds the session, again and again, until cancelled: a turn
-    that has just taken the lease may not know its token yet when the first request
+async def _stop_turns(runtime: Runtime, session_id: str, *, until: asyncio.Event) -> None:
+    """Stop whichever turn holds the session, again and again, until `until` is set: a
+    turn that has just taken the lease may not know its token yet when the first request
     reaches its process, and a send queued behind it takes the lease next (a repeated
     request changes nothing)."""
-    while True:
+    while not until.is_set():
         try:
             token = (
                 await ChatSession.filter(
@@ -319,10 +320,14 @@ async def _stop_turns(runtime: Runtime, session_id: str) -> None:
                 )
         except Exception as exc:  # the delete itself reports a database that is away
             logger.warning("could not stop the turn of session %s: %s", session_id, exc)
-        await asyncio.sleep(STOP_POLL_SECONDS)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(STOP_POLL_SECONDS):
+                await until.wait()
 
 
-async def _ended(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+async def _ended(stopper: asyncio.Task[None], enough: asyncio.Event) -> None:
+    """Tell the stopper to end and wait for it to finish the query it is in. Not cancelled
+    there: a query cancelled while the pool opens a connection for it leaves asyncpg a
+    failed future nobody reads ("unexpected connection_lost() call", logged as an error)."""
+    enough.set()
+    await stopper
