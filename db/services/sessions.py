@@ -260,6 +260,10 @@ async def _get_locked(caller: Caller, session_id: str) -> ChatSession:
 
 # How often a delete waiting for the session's turn looks for a reply to stop.
 STOP_POLL_SECONDS = 0.1
+# How long a delete waits for its stopper's last query once the session is gone.
+STOPPER_GRACE_SECONDS = 1.0
+# Stoppers finishing their last query after their delete returned.
+_finishing: set[asyncio.Task[None]] = set()
 
 
 async def delete(*, runtime: Runtime, caller: Caller, session_id: str) -> str:
@@ -326,8 +330,15 @@ async def _stop_turns(runtime: Runtime, session_id: str, *, until: asyncio.Event
 
 
 async def _ended(stopper: asyncio.Task[None], enough: asyncio.Event) -> None:
-    """Tell the stopper to end and wait for it to finish the query it is in. Not cancelled
-    there: a query cancelled while the pool opens a connection for it leaves asyncpg a
-    failed future nobody reads ("unexpected connection_lost() call", logged as an error)."""
+    """Tell the stopper to end and give it a moment to finish the query it is in; one still
+    busy then (a database that is away) ends by itself in the background.
+
+    Never cancelled (asyncio.wait does not pass a cancellation of the delete on): a query
+    cancelled while the pool opens a connection for it leaves asyncpg a failed future
+    nobody reads ("unexpected connection_lost() call", logged as an error)."""
     enough.set()
-    await stopper
+    if stopper.done():
+        return
+    _finishing.add(stopper)  # a task only the loop knows of may be collected mid-query
+    stopper.add_done_callback(_finishing.discard)
+    await asyncio.wait({stopper}, timeout=STOPPER_GRACE_SECONDS)
