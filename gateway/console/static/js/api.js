@@ -5,7 +5,7 @@
 // The credential lives in this tab's sessionStorage only: it goes when the tab closes and
 // is never shared with another tab or written anywhere else.
 
-export const CREDENTIAL_KEY = "cgw.credential";
+const CREDENTIAL_KEY = "cgw.credential";
 const GRAPHQL_PATH = "/graphql";
 
 export const credential = {

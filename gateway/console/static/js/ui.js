@@ -38,7 +38,7 @@ export function replaceChildren(node, ...children) {
 }
 
 // A sentence for an ApiError (or any error), as a user should read it.
-export function describeError(error) {
+function describeError(error) {
   const code = error && error.code;
   if (code === "RATE_LIMITED") {
     const wait = error.retryAfter ? ` Try again in ${Math.ceil(error.retryAfter)} s.` : "";
