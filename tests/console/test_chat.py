@@ -8,12 +8,21 @@ import json
 import re
 from typing import Any
 
-from playwright.sync_api import Locator, Page, Request, WebSocket, WebSocketRoute, expect
+from playwright.sync_api import (
+    Locator,
+    Page,
+    Request,
+    Route,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+)
 
 from tests.console.browsing import (
     PHONE,
     Console,
     OpenPage,
+    PageProblems,
     assert_accessible,
     screenshot,
     sign_in,
@@ -30,6 +39,14 @@ UPDATE_CONFIG = """mutation($id: ID!, $input: UpdateModelConfigInput!) {
   updateModelConfig(id: $id, input: $input) { version }
 }"""
 SESSION_ADDRESS = re.compile(r"#/sessions/([^/]+)$")
+# The page's GraphQL requests over HTTP (queries, mutations), for page.route().
+GRAPHQL_URL = re.compile(r"/graphql$")
+# A GraphQL request of the page's own that goes through the same routes as its others:
+# once it is answered, every request the page had made before it has reached the routes.
+SETTLE = """async () => {
+  const { gql } = await import("/console/js/api.js");
+  await gql("query Settle { __typename }");
+}"""
 
 
 # --- preparing through the API, reading back what the server stored
@@ -45,6 +62,14 @@ def stored(console: Console, key: str, session_id: str) -> list[dict[str, Any]]:
     """The session's history as the server has it, oldest first."""
     data = console.gql(key, HISTORY, {"id": session_id})
     return [edge["node"] for edge in data["session"]["messages"]["edges"]]
+
+
+# A page of history the server could not read (as a fault of the server answers).
+PAGE_FAILED = "The database is unavailable"
+FAILED_ANSWER = {
+    "status": 500,
+    "json": {"errors": [{"message": PAGE_FAILED, "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
+}
 
 
 # --- the page
@@ -85,6 +110,28 @@ def texts_of(page: Page) -> Locator:
 def send(page: Page, text: str) -> None:
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
+
+
+def send_by_api(console: Console, key: str, session_id: str, content: str) -> str:
+    """Send a message as another client would (the echo model answers it); its id."""
+    sent = console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": content}})
+    message_id: str = sent["sendMessage"]["userMessage"]["id"]
+    return message_id
+
+
+def is_older_page(request: Request) -> bool:
+    """The conversation asks for a page of older messages (ConversationHistory `before` a
+    cursor; the latest page is asked `before: null`)."""
+    if request.method != "POST" or not GRAPHQL_URL.search(request.url):
+        return False
+    body = json.loads(request.post_data or "{}")
+    variables = body.get("variables") or {}
+    return "ConversationHistory" in body.get("query", "") and bool(variables.get("before"))
+
+
+def session_link(page: Page, title: str) -> Locator:
+    listed = page.get_by_role("list", name="Sessions list")
+    return listed.get_by_role("link", name=title, exact=True)
 
 
 def send_and_wait(page: Page, text: str) -> Locator:
@@ -454,6 +501,162 @@ def test_a_search_hit_deep_in_the_history_is_shown_and_focused(
     expect(target.locator(".message-text")).to_have_text("m1")
 
 
+def test_an_older_page_that_failed_is_asked_again_only_by_retry(
+    console: Console, open_page: OpenPage, page_problems: PageProblems
+) -> None:
+    key = console.user("chat-older-fails")
+    session_id = new_session(console, key)
+    for number in range(1, 21):  # 40 messages: the latest page (30), then one more (10)
+        send_by_api(console, key, session_id, f"f{number}")
+    page = open_page()
+    page_problems.expect("status of 500")  # the failed page, as the browser logs it
+    older: list[Request] = []
+    failing = [True]
+
+    def route(handled: Route) -> None:
+        if is_older_page(handled.request):
+            older.append(handled.request)
+            if failing[0]:
+                handled.fulfill(**FAILED_ANSWER)
+                return
+        handled.fallback()
+
+    page.route(GRAPHQL_URL, route)
+    open_chat(page, console, key, session_id)
+    listed = articles(page)
+    expect(listed).to_have_count(30)
+
+    listed.first.scroll_into_view_if_needed()  # the reader is at the top
+    alert = conversation(page).get_by_role("alert")
+    expect(alert).to_contain_text(f"The request failed: {PAGE_FAILED}")
+    # Shown once, and not asked again by itself (the top is still in view).
+    page.evaluate(SETTLE)
+    assert len(older) == 1, f"{len(older)} requests for the older page"
+    expect(listed).to_have_count(30)
+    expect(page.get_by_role("button", name="Load earlier messages")).to_be_visible()
+
+    failing[0] = False
+    alert.get_by_role("button", name="Retry").click()
+    expect(listed).to_have_count(40)
+    expect(listed.first.locator(".message-text")).to_have_text("f1")
+    expect(page.get_by_text("This is the start of the conversation.")).to_be_visible()
+    expect(alert).to_have_count(0)
+    page.evaluate(SETTLE)
+    assert len(older) == 2, f"{len(older)} requests for the older page"
+
+
+def test_a_search_hit_behind_a_page_that_failed_keeps_the_error(
+    console: Console, open_page: OpenPage, page_problems: PageProblems
+) -> None:
+    key = console.user("chat-reveal-fails")
+    session_id = new_session(console, key)
+    # 70 messages: the first is two older pages back.
+    first = send_by_api(console, key, session_id, "r1")
+    for number in range(2, 36):
+        send_by_api(console, key, session_id, f"r{number}")
+    page = open_page()
+    page_problems.expect("status of 500")
+    older: list[Request] = []
+
+    def route(handled: Route) -> None:
+        if is_older_page(handled.request):
+            older.append(handled.request)
+            if len(older) == 1:
+                handled.fulfill(**FAILED_ANSWER)
+                return
+        handled.fallback()
+
+    page.route(GRAPHQL_URL, route)
+    sign_in(page, console.url, key, path=f"/#/sessions/{session_id}/messages/{first}")
+    alert = conversation(page).get_by_role("alert")
+    expect(alert).to_contain_text(f"The request failed: {PAGE_FAILED}")
+    page.evaluate(SETTLE)
+    # The error stays: the message may well be there (it was not "not found").
+    expect(alert).to_contain_text(PAGE_FAILED)
+    expect(alert).not_to_contain_text("not in this session")
+    assert len(older) == 1
+
+    # "Retry" goes on looking for it.
+    alert.get_by_role("button", name="Retry").click()
+    target = page.locator(f'article[data-message-id="{first}"]')
+    expect(target).to_be_focused()
+    expect(target).to_have_class(re.compile("highlighted"))
+    expect(target.locator(".message-text")).to_have_text("r1")
+    expect(alert).to_have_count(0)
+
+
+def test_a_session_deleted_meanwhile_says_so_when_older_messages_are_asked(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-older-gone")
+    session_id = new_session(console, key)
+    for number in range(1, 21):
+        send_by_api(console, key, session_id, f"g{number}")
+    page = open_page()
+    older: list[Request] = []
+    page.on("request", lambda request: older.append(request) if is_older_page(request) else None)
+    open_chat(page, console, key, session_id)
+    expect(articles(page)).to_have_count(30)
+
+    # Deleted in another tab; then the reader scrolls up.
+    console.gql(key, "mutation($id: ID!) { deleteSession(id: $id) }", {"id": session_id})
+    articles(page).first.scroll_into_view_if_needed()
+    heading = conversation(page).get_by_role("heading", level=2)
+    expect(heading).to_have_text("Session not found")
+    expect(conversation(page)).to_contain_text("does not exist, or it is not yours")
+    expect(page.get_by_label("Message", exact=True)).to_be_hidden()
+    page.evaluate(SETTLE)
+    assert len(older) == 1, f"{len(older)} requests for the older page"
+
+
+def test_an_older_page_that_comes_after_another_session_opened_is_dropped(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-older-late")
+    long_session = new_session(console, key)
+    send_by_api(console, key, long_session, "Long one")
+    for number in range(2, 21):
+        send_by_api(console, key, long_session, f"l{number}")
+    short_session = new_session(console, key)
+    send_by_api(console, key, short_session, "Short one")
+    page = open_page()
+    held: list[Route] = []  # the long session's older page, answered when the test says
+
+    def route(handled: Route) -> None:
+        if is_older_page(handled.request):
+            held.append(handled)
+        else:
+            handled.fallback()
+
+    page.route(GRAPHQL_URL, route)
+    open_chat(page, console, key, long_session)
+    listed = articles(page)
+    expect(listed).to_have_count(30)
+    load = page.get_by_role("button", name=re.compile("earlier messages"))
+    with page.expect_request(is_older_page):
+        listed.first.scroll_into_view_if_needed()
+    expect(load).to_have_text("Loading earlier messages…")
+
+    session_link(page, "Short one").click()
+    heading = conversation(page).get_by_role("heading", level=2)
+    expect(heading).to_have_text("Short one")
+    expect(texts_of(page)).to_have_text(["Short one", "Echo: Short one"])
+    start = page.get_by_text("This is the start of the conversation.")
+    expect(start).to_be_visible()
+    expect(load).to_be_hidden()
+
+    # The long session's page comes now: the short one's top stays as it is.
+    assert len(held) == 1
+    late = held[0]
+    with page.expect_request_finished(lambda request: request == late.request):
+        late.fulfill(response=late.fetch())
+    page.evaluate(SETTLE)
+    expect(load).to_be_hidden()
+    expect(start).to_be_visible()
+    expect(texts_of(page)).to_have_text(["Short one", "Echo: Short one"])
+    expect(heading).to_have_text("Short one")
+
+
 def test_a_session_that_is_not_there_says_so(console: Console, open_page: OpenPage) -> None:
     owner = console.user("chat-owner")
     theirs = new_session(console, owner)
@@ -500,6 +703,56 @@ def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPag
         "data-message-id", replies(writer).last.get_attribute("data-message-id") or ""
     )
     expect(texts_of(reader)).to_have_text(expected)
+
+
+def test_a_send_on_its_way_is_not_kept_as_a_draft(console: Console, open_page: OpenPage) -> None:
+    key = console.user("chat-draft")
+    first = new_session(console, key)
+    send_by_api(console, key, first, "First session")
+    second = new_session(console, key)
+    send_by_api(console, key, second, "Second session")
+    page = open_page()
+    # The page's WebSocket goes through here: a send waits until the test lets it go on.
+    held: list[tuple[WebSocketRoute, str | bytes]] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if "sendMessageStream" in str(message):
+                held.append((server, message))
+            else:
+                server.send(message)
+
+        socket.on_message(from_page)
+
+    page.route_web_socket(re.compile(r"/graphql$"), route)
+    open_chat_following(page, console, key, first)
+    field = page.get_by_label("Message", exact=True)
+    heading = conversation(page).get_by_role("heading", level=2)
+    expect(heading).to_have_text("First session")
+
+    send(page, "On its way")
+    expect(user_messages(page).last.locator(".message-text")).to_have_text("On its way")
+    expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    expect(field).to_have_value("On its way")  # until the server has stored it
+
+    session_link(page, "Second session").click()
+    expect(heading).to_have_text("Second session")
+    expect(field).to_have_value("")
+    session_link(page, "First session").click()
+    expect(heading).to_have_text("First session")
+    expect(texts_of(page)).to_have_text(["First session", "Echo: First session"])
+    # Not shown again as a draft: sent again, it would be stored twice.
+    expect(field).to_have_value("")
+
+    # The send reaches the server now: stored once, shown once (live).
+    assert len(held) == 1
+    server, message = held[0]
+    server.send(message)
+    expected = ["First session", "Echo: First session", "On its way", "Echo: On its way"]
+    expect(texts_of(page)).to_have_text(expected)
+    assert [m["content"] for m in stored(console, key, first)] == expected
 
 
 def test_the_skip_link_keeps_the_open_session(console: Console, open_page: OpenPage) -> None:
@@ -581,6 +834,30 @@ def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: Ope
     # The user's own message is shown exactly as typed.
     expect(user_messages(page).last.locator(".message-text")).to_have_text(text)
     expect(user_messages(page).last.locator("strong")).to_have_count(0)
+
+
+def test_an_aligned_table_in_a_reply_is_aligned_by_classes(
+    console: Console, open_page: OpenPage
+) -> None:
+    key = console.user("chat-table")
+    session_id = new_session(console, key)
+    page = open_page()  # an inline style the CSP refused would fail the test
+    open_chat(page, console, key, session_id)
+
+    # The echo repeats it after "Echo: ", which the first line takes.
+    send(page, "Table:\n\n| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |")
+    reply = replies(page).last
+    expect(reply).to_have_attribute("data-finish-reason", "stop")
+    table = reply.locator(".message-text table")
+    expect(table).to_have_count(1)
+    expect(table.locator("th")).to_have_text(["a", "b", "c"])
+    expect(table.locator("td")).to_have_text(["1", "2", "3"])
+    for row in ("th", "td"):
+        cells = table.locator(row)
+        for at, side in enumerate(("left", "center", "right")):
+            expect(cells.nth(at)).to_have_class(f"align-{side}")
+            assert cells.nth(at).evaluate("(cell) => getComputedStyle(cell).textAlign") == side
+    expect(reply.locator("[style]")).to_have_count(0)
 
 
 def test_images_in_replies_are_links_never_loaded(console: Console, open_page: OpenPage) -> None:

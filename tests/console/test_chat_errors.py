@@ -3,8 +3,10 @@ which sends again with the same retry key (clientMessageId): nothing is stored t
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from db.services.reply_runs import STOP_REQUESTED
 from tests.console.browsing import Console, OpenPage, PageProblems
@@ -15,6 +17,7 @@ from tests.console.test_chat import (
     replies,
     send,
     send_and_wait,
+    session_link,
     stored,
     user_messages,
 )
@@ -25,6 +28,8 @@ REPLIES_PER_MINUTE = 2
 UPDATE_SESSION = """mutation($id: ID!, $input: UpdateSessionInput!) {
   updateSession(id: $id, input: $input) { id }
 }"""
+EXPORT_URL = re.compile(r"/api/v1/sessions/[^/]+/export")
+EXPORT_FAILED = {"status": 500, "json": {"code": "INTERNAL", "message": "The export broke"}}
 CREATE_CONFIG = """mutation($input: CreateModelConfigInput!) {
   createModelConfig(input: $input) { id }
 }"""
@@ -61,7 +66,7 @@ def unreachable_model(console: Console) -> str:
 
 
 def test_a_rate_limited_send_says_so_and_keeps_the_text(
-    console: Console, open_page: OpenPage, page_problems: PageProblems
+    console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("errors-rate")
     session_id = new_session(console, key)
@@ -181,3 +186,44 @@ def test_only_the_stop_itself_is_quiet_when_a_stopped_turn_fails(
         {"banner": "the AI model failed to reply", "retry": True, "status": "The reply failed"},
         {"banner": "Too many replies", "retry": True, "status": "The reply failed"},
     ]
+
+
+def test_an_export_that_fails_after_another_session_opened_is_not_shown_there(
+    console: Console, open_page: OpenPage, page_problems: PageProblems
+) -> None:
+    key = console.user("errors-export")
+    exported = new_session(console, key)
+    console.gql(key, UPDATE_SESSION, {"id": exported, "input": {"title": "Exported"}})
+    opened = new_session(console, key)
+    console.gql(key, UPDATE_SESSION, {"id": opened, "input": {"title": "Opened next"}})
+    page = open_page()
+    page_problems.expect("status of 500")
+    held: list[Route] = []  # the first export, answered when the test says
+
+    def route(handled: Route) -> None:
+        if held:
+            handled.fulfill(**EXPORT_FAILED)
+        else:
+            held.append(handled)
+
+    page.route(EXPORT_URL, route)
+    open_chat(page, console, key, exported)
+    heading = conversation(page).get_by_role("heading", level=2)
+    expect(heading).to_have_text("Exported")
+
+    export = page.get_by_role("button", name="Export Markdown")
+    export.click()
+    expect(export).to_have_attribute("aria-disabled", "true")  # on its way
+    session_link(page, "Opened next").click()
+    expect(heading).to_have_text("Opened next")
+    assert len(held) == 1
+    held[0].fulfill(**EXPORT_FAILED)
+    # The export is over (the button is free again): its error was not this session's.
+    expect(export).not_to_have_attribute("aria-disabled", "true")
+    alert = conversation(page).get_by_role("alert")
+    expect(alert).to_have_count(0)
+
+    # An export of the session shown that fails says so, with "Retry".
+    export.click()
+    expect(alert).to_contain_text("The export broke")
+    expect(alert.get_by_role("button", name="Retry")).to_be_visible()

@@ -96,6 +96,10 @@ def test_the_chat_page_does_not_scroll_sideways_on_a_phone(
     page = open_page(viewport=PHONE)
 
     sign_in(page, console.url, key)
+    # The sessions list, once loaded: its session (or, for a user without one, the note).
+    listed = page.get_by_role("list", name="Sessions list").get_by_role("listitem")
+    empty = page.get_by_text("No sessions yet")
+    expect(listed.or_(empty).first).to_be_visible()
     assert_no_sideways_scrolling(page)  # the sessions list
 
     page.goto(f"{console.url}/#/sessions/{session_id}")

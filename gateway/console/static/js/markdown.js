@@ -24,6 +24,29 @@ renderer.renderer.rules.link_open = (tokens, index, options, env, self) => {
   return defaultLinkOpen(tokens, index, options, env, self);
 };
 
+// A table column's alignment: markdown-it writes it as style="text-align:..." on each th
+// and td, an inline style the page's CSP refuses (style-src 'self'). It becomes a class
+// instead (align-left, align-center, align-right: chat-conversation.css).
+const ALIGNMENT = /^text-align:\s*(left|center|right)$/;
+
+function alignedByClass(rule) {
+  const fallback =
+    renderer.renderer.rules[rule] ||
+    ((tokens, index, options, env, self) => self.renderToken(tokens, index, options));
+  renderer.renderer.rules[rule] = (tokens, index, options, env, self) => {
+    const token = tokens[index];
+    const at = token.attrIndex("style");
+    if (at >= 0) {
+      const alignment = ALIGNMENT.exec(token.attrs[at][1].trim());
+      token.attrs.splice(at, 1);
+      if (alignment) token.attrJoin("class", `align-${alignment[1]}`);
+    }
+    return fallback(tokens, index, options, env, self);
+  };
+}
+alignedByClass("th_open");
+alignedByClass("td_open");
+
 // True when the inline token at `index` is inside a link (an image as a link's text).
 function insideLink(tokens, index) {
   let depth = 0;

@@ -23,8 +23,15 @@ export function initConversation(app, root) {
   const status = statusRegion({ visible: false });
   const header = conversationHeader({
     onSessions: () => app.showSessions(),
-    onExport: (format, control) =>
-      current && exportSession(current.sessionId, format, control, { report, status }),
+    onExport: (format, control) => {
+      if (!current) return;
+      // An error that comes after another session opened is not the new one's to show.
+      const exported = current;
+      const reportHere = (error, retry) => {
+        if (current === exported) report(error, retry);
+      };
+      exportSession(exported.sessionId, format, control, { report: reportHere, status });
+    },
   });
   const notice = el("p", { class: "conversation-notice" });
   // Its clicks are handled by the open session's History.
@@ -67,7 +74,10 @@ export function initConversation(app, root) {
 
   function close() {
     if (!current) return;
-    drafts.set(current.sessionId, composer.value);
+    // Text on its way to the server is no draft: shown again (without its retry key) it
+    // would be sent twice. The server stores it, or the send failed unseen.
+    const text = composer.value;
+    drafts.set(current.sessionId, current.isBeingSent(text) ? "" : text);
     current.dispose();
     current = null;
   }

@@ -15,16 +15,21 @@ const MAX_REVEAL_PAGES = 20;
 
 export class History {
   // parts: { scroller, top, loadButton, startNote } (page elements shared by every session);
-  // messages: the MessageList; onError(error, retry).
-  constructor({ sessionId, parts, messages, onError }) {
+  // messages: the MessageList; onError(error, retry); onMissing(): the session went (deleted
+  // meanwhile, in another tab).
+  constructor({ sessionId, parts, messages, onError, onMissing }) {
     this.sessionId = sessionId;
     this.parts = parts;
     this.messages = messages;
     this.onError = onError;
+    this.onMissing = onMissing;
     this.cursor = null; // startCursor of the oldest page loaded
     this.hasPrevious = false;
     this.ready = false; // the latest page is shown
     this.loading = null; // the page being loaded (one at a time)
+    // The last page could not be read: scrolling does not ask again (its error is shown
+    // with "Retry"); "Retry", "Load earlier messages" or a search hit do.
+    this.failed = false;
     this.disposed = false;
     this.pinned = true; // the reader is at the bottom
     this.focusAfterLoad = false; // "Load earlier messages" was pressed: focus what it brings
@@ -53,30 +58,42 @@ export class History {
     return data.session;
   }
 
-  // Load the page before the oldest one shown; resolves true if one was added.
-  loadOlder() {
+  // Load the page before the oldest one shown. Resolves true if one was added, false if
+  // none was (there is none, the session went, or this history is closed), null if it could
+  // not be read: its error is shown once, with "Retry" (`retry`, else this load again), and
+  // nothing loads by itself until then. A load already on its way is the one waited for.
+  loadOlder(retry = null) {
     if (!this.ready || !this.hasPrevious || this.disposed) return Promise.resolve(false);
     if (!this.loading) {
       const before = this.messages.list.firstElementChild;
       const done = (added) => {
         this.loading = null;
+        // Another session is shown now: the page's shared parts are not this one's.
+        if (this.disposed) return added;
+        this.failed = added === null;
         const buttonHadFocus = document.activeElement === this.parts.loadButton;
         this.showTop();
         // Pressed, or focused while the page came by scrolling (and gone with the last
         // page): the focus goes on to the first message brought, where reading goes on.
         const focus = this.focusAfterLoad || (buttonHadFocus && this.parts.loadButton.hidden);
         this.focusAfterLoad = false;
-        if (added && focus && !this.disposed) this.focusFirst(before);
-        this.loadMoreIfShort();
+        if (added && focus) this.focusFirst(before);
+        if (added) this.loadMoreIfShort();
         return added;
       };
-      this.loading = this.fetchOlder().then(done, (error) => {
-        done(false);
+      this.failed = false;
+      this.loading = this.fetchOlder(retry || (() => this.loadOlder())).then(done, (error) => {
+        done(null);
         throw error;
       });
       this.showTop();
     }
     return this.loading;
+  }
+
+  // Scrolled near the top: the page before, unless the last one failed (until "Retry").
+  loadOlderByScrolling() {
+    if (!this.failed) this.loadOlder();
   }
 
   // Focus the first message of the list, unless it is `before` (nothing came above it).
@@ -89,15 +106,22 @@ export class History {
     article.focus(); // scrolled into view
   }
 
-  async fetchOlder() {
+  // One older page: true if added, false if not (closed, or the session went: onMissing),
+  // null if it could not be read (the error is shown, with `retry`).
+  async fetchOlder(retry) {
     let data;
     try {
       data = await gql(HISTORY_PAGE, { id: this.sessionId, before: this.cursor });
     } catch (error) {
-      if (!this.disposed) this.onError(error, () => this.loadOlder());
+      if (this.disposed) return false;
+      this.onError(error, retry);
+      return null;
+    }
+    if (this.disposed) return false;
+    if (!data.session) {
+      this.onMissing();
       return false;
     }
-    if (this.disposed || !data.session) return false;
     this.keepingPosition(() => this.takePage(data.session.messages));
     return true;
   }
@@ -116,15 +140,19 @@ export class History {
   }
 
   // Scroll to a message (a search hit), loading older pages until it is there; it is
-  // highlighted and focused. Resolves with its view, or null if it is not found.
-  async reveal(messageId) {
+  // highlighted and focused. Resolves with its view; null if it is not in the session;
+  // undefined if an older page could not be read (its error is shown, with `retry`).
+  async reveal(messageId, { retry = null } = {}) {
     for (let pages = 0; pages <= MAX_REVEAL_PAGES; pages += 1) {
       const view = this.messages.find(messageId);
       if (view) {
         this.highlight(view);
         return view;
       }
-      if (!this.hasPrevious || !(await this.loadOlder()) || this.disposed) break;
+      if (!this.hasPrevious) break;
+      const added = await this.loadOlder(retry);
+      if (added === null) return undefined;
+      if (!added || this.disposed) break;
     }
     return null;
   }
@@ -158,14 +186,14 @@ export class History {
   // observer will not fire again: go on loading.
   loadMoreIfShort() {
     if (this.disposed || !this.hasPrevious) return;
-    if (this.parts.scroller.scrollTop < NEAR_TOP_PX) this.loadOlder();
+    if (this.parts.scroller.scrollTop < NEAR_TOP_PX) this.loadOlderByScrolling();
   }
 
   watchScrolling() {
     const { scroller, top, loadButton } = this.parts;
     this.intersections = new IntersectionObserver(
       (entries) => {
-        if (entries.some((entry) => entry.isIntersecting)) this.loadOlder();
+        if (entries.some((entry) => entry.isIntersecting)) this.loadOlderByScrolling();
       },
       { root: scroller, rootMargin: `${NEAR_TOP_PX}px 0px 0px 0px` },
     );

@@ -51,6 +51,7 @@ export class OpenSession {
       parts,
       messages: this.messages,
       onError: (error, retry) => this.showError(error, retry),
+      onMissing: () => this.gone(),
     });
   }
 
@@ -74,8 +75,7 @@ export class OpenSession {
     }
     if (this.disposed) return false;
     if (!session) {
-      this.dispose();
-      this.onMissing();
+      this.gone();
       return false;
     }
     this.header.show(session);
@@ -91,13 +91,22 @@ export class OpenSession {
   }
 
   async showMessage(messageId) {
-    const view = await this.history.reveal(messageId);
-    if (!view && !this.disposed) {
+    // A page that could not be read shows its own error, whose "Retry" goes on looking.
+    const retry = () => this.showMessage(messageId);
+    const view = await this.history.reveal(messageId, { retry });
+    if (view === null && !this.disposed) {
       const gone = new ApiError("That message is not in this session (it may have been deleted).", {
         code: "NOT_FOUND",
       });
       this.showError(gone);
     }
+  }
+
+  // The session is not there (or not the caller's): deleted, perhaps in another tab.
+  gone() {
+    if (this.disposed) return;
+    this.dispose();
+    this.onMissing();
   }
 
   dispose() {
@@ -189,6 +198,12 @@ export class OpenSession {
     this.unacceptedSend = { content, clientMessageId: key };
     const input = { sessionId: this.sessionId, content, clientMessageId: key };
     this.startTurn(new Turn(this, "send", input, { content, knownUserId }));
+  }
+
+  // `content` is the text of the send on its way (not stored yet, not failed).
+  isBeingSent(content) {
+    const turn = this.turn;
+    return Boolean(turn && turn.kind === "send" && !turn.accepted && turn.content === content);
   }
 
   forgetFailedSend(content) {
