@@ -95,6 +95,28 @@ class Console:
         key: str = created["createUser"]["key"]
         return key
 
+    def session(self, key: str, config_id: str | None = None) -> str:
+        """A new session of the key's owner (on the default config unless given); its id."""
+        created = self.gql(
+            key,
+            "mutation($input: CreateSessionInput) { createSession(input: $input) { id } }",
+            {"input": {"modelConfigId": config_id}},
+        )
+        session_id: str = created["createSession"]["id"]
+        return session_id
+
+    def send(self, key: str, session_id: str, content: str) -> dict[str, Any]:
+        """Send a message as another client would and wait for the reply: the
+        `sendMessage` payload (userMessage {id}, aiMessage {id content metadata})."""
+        sent = self.gql(
+            key,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) "
+            "{ userMessage { id } aiMessage { id content metadata } } }",
+            {"input": {"sessionId": session_id, "content": content}},
+        )
+        payload: dict[str, Any] = sent["sendMessage"]
+        return payload
+
     def model_config(self, model_name: str, parameters: dict[str, Any]) -> str:
         """A new echo model config (e.g. {"chunk_delay_ms": 200} types slowly); its id."""
         created = self.gql(

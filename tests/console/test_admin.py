@@ -30,7 +30,6 @@ from tests.servers import free_port
 
 TABS = {"configs": "Model configs", "usage": "Usage", "logs": "Logs", "users": "Users"}
 CONFIG = "query($id: ID!) { modelConfig(id: $id) { version parameters } }"
-CREATE_SESSION = "mutation($input: CreateSessionInput) { createSession(input: $input) { id } }"
 SEND = (
     "mutation($input: SendMessageInput!) "
     "{ sendMessage(input: $input) { aiMessage { id content metadata } } }"
@@ -66,15 +65,8 @@ def panel(page: Page, tab: str) -> Locator:
     return page.get_by_role("tabpanel", name=TABS[tab])
 
 
-def session_on(console: Console, key: str, config_id: str | None = None) -> str:
-    created = console.gql(key, CREATE_SESSION, {"input": {"modelConfigId": config_id}})
-    session_id: str = created["createSession"]["id"]
-    return session_id
-
-
 def send(console: Console, key: str, session_id: str, content: str) -> dict[str, Any]:
-    sent = console.gql(key, SEND, {"input": {"sessionId": session_id, "content": content}})
-    reply: dict[str, Any] = sent["sendMessage"]["aiMessage"]
+    reply: dict[str, Any] = console.send(key, session_id, content)["aiMessage"]
     return reply
 
 
@@ -136,7 +128,7 @@ def test_an_admin_edits_a_model_config_and_the_next_reply_uses_it_then_rolls_it_
         "parameters": {"prefix": "Bot: "},
     }
 
-    session_id = session_on(console, console.admin_key, config_id)
+    session_id = console.session(console.admin_key, config_id)
     reply = send(console, console.admin_key, session_id, "hello there")
     assert reply["metadata"]["config_version"] == 2
     assert reply["content"].startswith("Bot: ")
@@ -236,7 +228,7 @@ def test_usage_by_day_and_by_user_matches_the_api_with_a_chart(
 ) -> None:
     name = unique("usage-user")
     key = console.user(name)
-    session_id = session_on(console, key)
+    session_id = console.session(key)
     for words in ("one", "two words", "three words here"):
         send(console, key, session_id, words)
 
@@ -331,7 +323,7 @@ def test_logs_filter_by_level_page_with_load_more_and_come_newest_first(
         },
     )["createModelConfig"]["id"]
     key = console.user(unique("logs-user"))
-    broken_session = session_on(console, key, broken)
+    broken_session = console.session(key, broken)
     failure = httpx.post(
         f"{console.url}/graphql",
         json={
@@ -344,7 +336,7 @@ def test_logs_filter_by_level_page_with_load_more_and_come_newest_first(
     assert failure["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     # More than a page of INFO entries (session.created).
     for _ in range(55):
-        session_on(console, key)
+        console.session(key)
     total = console.gql(console.admin_key, "{ logs { totalCount } }")["logs"]["totalCount"]
     errors = console.gql(console.admin_key, "{ logs(level: ERROR) { totalCount } }")["logs"]
     assert total > 50
@@ -526,7 +518,7 @@ def test_each_tab_is_accessible_with_screenshots_at_desktop_and_phone_width(
     name = unique("echo-screenshot")
     console.model_config(name, {"prefix": "Shot: "})
     key = console.user(unique("screenshot-user"))
-    send(console, key, session_on(console, key), "a reply for the usage tab")
+    send(console, key, console.session(key), "a reply for the usage tab")
 
     page = open_admin(open_page, console)
     select_config(page, name)

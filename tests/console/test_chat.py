@@ -28,10 +28,6 @@ from tests.console.browsing import (
     sign_in,
 )
 
-CREATE_SESSION = "mutation($input: CreateSessionInput) { createSession(input: $input) { id } }"
-SEND_MESSAGE = """mutation($input: SendMessageInput!) {
-  sendMessage(input: $input) { userMessage { id } aiMessage { id } }
-}"""
 HISTORY = """query($id: ID!) { session(id: $id) { messages(first: 100) { edges { node {
   id type content metadata feedback { rating } variants { id content }
 } } } } }"""
@@ -50,12 +46,6 @@ SETTLE = """async () => {
 
 
 # --- preparing through the API, reading back what the server stored
-
-
-def new_session(console: Console, key: str, config_id: str | None = None) -> str:
-    created = console.gql(key, CREATE_SESSION, {"input": {"modelConfigId": config_id}})
-    session_id: str = created["createSession"]["id"]
-    return session_id
 
 
 def stored(console: Console, key: str, session_id: str) -> list[dict[str, Any]]:
@@ -114,8 +104,7 @@ def send(page: Page, text: str) -> None:
 
 def send_by_api(console: Console, key: str, session_id: str, content: str) -> str:
     """Send a message as another client would (the echo model answers it); its id."""
-    sent = console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": content}})
-    message_id: str = sent["sendMessage"]["userMessage"]["id"]
+    message_id: str = console.send(key, session_id, content)["userMessage"]["id"]
     return message_id
 
 
@@ -176,9 +165,7 @@ def open_chat_following(page: Page, console: Console, key: str, session_id: str)
 def test_a_message_is_sent_and_its_reply_streams_in(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-send")
     # Typing a word every 200 ms: the reply is seen while it is written (25 words: 5 s).
-    session_id = new_session(
-        console, key, console.model_config("echo-typing", {"chunk_delay_ms": 200})
-    )
+    session_id = console.session(key, console.model_config("echo-typing", {"chunk_delay_ms": 200}))
     page = open_page()
     open_chat(page, console, key, session_id)
     expect(conversation(page).get_by_role("heading", level=2)).to_have_text("Untitled session")
@@ -214,7 +201,7 @@ def test_a_message_is_sent_and_its_reply_streams_in(console: Console, open_page:
 def test_a_long_reply_is_stopped_part_way(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-stop")
     config_id = console.model_config("echo-slow", {"chunk_delay_ms": 300})
-    session_id = new_session(console, key, config_id)
+    session_id = console.session(key, config_id)
     page = open_page()
     open_chat(page, console, key, session_id)
     words = " ".join(f"word{number}" for number in range(1, 41))
@@ -248,7 +235,7 @@ def test_a_reply_stopped_before_its_first_word_is_stored_empty(
     key = console.user("chat-stop-early")
     # The first word comes after 5 s: the stop comes before it.
     config_id = console.model_config("echo-late", {"chunk_delay_ms": 5000})
-    session_id = new_session(console, key, config_id)
+    session_id = console.session(key, config_id)
     page = open_page()
     open_chat(page, console, key, session_id)
 
@@ -276,7 +263,7 @@ def test_a_reply_is_regenerated_and_its_variants_switched(
 ) -> None:
     key = console.user("chat-regenerate")
     config_id = console.model_config("echo-again", {})
-    session_id = new_session(console, key, config_id)
+    session_id = console.session(key, config_id)
     page = open_page()
     open_chat(page, console, key, session_id)
     reply = send_and_wait(page, "Say it twice")
@@ -323,7 +310,7 @@ def test_a_reply_is_regenerated_and_its_variants_switched(
 
 def test_an_edited_message_is_sent_in_a_fork(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-edit")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     send_and_wait(page, "What is the capital of France?")
@@ -360,7 +347,7 @@ def test_an_edited_message_is_sent_in_a_fork(console: Console, open_page: OpenPa
 
 def test_a_reply_is_rated_and_the_rating_cleared(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-rate")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     reply = send_and_wait(page, "Rate me")
@@ -395,7 +382,7 @@ def test_a_reply_is_rated_and_the_rating_cleared(console: Console, open_page: Op
 
 def test_the_history_is_shown_again_after_a_reload(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-reload")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     send_and_wait(page, "First")
@@ -427,11 +414,9 @@ def test_the_history_is_shown_again_after_a_reload(console: Console, open_page: 
 
 def test_older_messages_load_when_scrolling_up(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-scroll")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     for number in range(1, 41):
-        console.gql(
-            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"q{number}"}}
-        )
+        console.send(key, session_id, f"q{number}")
     page = open_page()
     open_chat(page, console, key, session_id)
     listed = articles(page)
@@ -459,11 +444,9 @@ def test_earlier_messages_load_from_the_keyboard_and_take_the_focus(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-load-keys")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     for number in range(1, 21):  # 40 messages: the latest page (30), then one more (10)
-        console.gql(
-            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"k{number}"}}
-        )
+        console.send(key, session_id, f"k{number}")
     page = open_page()
     open_chat(page, console, key, session_id)
     listed = articles(page)
@@ -485,13 +468,11 @@ def test_a_search_hit_deep_in_the_history_is_shown_and_focused(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-reveal")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     first = None
     for number in range(1, 36):
-        sent = console.gql(
-            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": f"m{number}"}}
-        )
-        first = first or sent["sendMessage"]["userMessage"]["id"]
+        sent = console.send(key, session_id, f"m{number}")
+        first = first or sent["userMessage"]["id"]
     page = open_page()
     sign_in(page, console.url, key, path=f"/#/sessions/{session_id}/messages/{first}")
     target = page.locator(f'article[data-message-id="{first}"]')
@@ -505,7 +486,7 @@ def test_an_older_page_that_failed_is_asked_again_only_by_retry(
     console: Console, open_page: OpenPage, page_problems: PageProblems
 ) -> None:
     key = console.user("chat-older-fails")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     for number in range(1, 21):  # 40 messages: the latest page (30), then one more (10)
         send_by_api(console, key, session_id, f"f{number}")
     page = open_page()
@@ -549,7 +530,7 @@ def test_a_search_hit_behind_a_page_that_failed_keeps_the_error(
     console: Console, open_page: OpenPage, page_problems: PageProblems
 ) -> None:
     key = console.user("chat-reveal-fails")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     # 70 messages: the first is two older pages back.
     first = send_by_api(console, key, session_id, "r1")
     for number in range(2, 36):
@@ -589,7 +570,7 @@ def test_a_session_deleted_meanwhile_says_so_when_older_messages_are_asked(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-older-gone")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     for number in range(1, 21):
         send_by_api(console, key, session_id, f"g{number}")
     page = open_page()
@@ -613,11 +594,11 @@ def test_an_older_page_that_comes_after_another_session_opened_is_dropped(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-older-late")
-    long_session = new_session(console, key)
+    long_session = console.session(key)
     send_by_api(console, key, long_session, "Long one")
     for number in range(2, 21):
         send_by_api(console, key, long_session, f"l{number}")
-    short_session = new_session(console, key)
+    short_session = console.session(key)
     send_by_api(console, key, short_session, "Short one")
     page = open_page()
     held: list[Route] = []  # the long session's older page, answered when the test says
@@ -659,8 +640,8 @@ def test_an_older_page_that_comes_after_another_session_opened_is_dropped(
 
 def test_a_session_that_is_not_there_says_so(console: Console, open_page: OpenPage) -> None:
     owner = console.user("chat-owner")
-    theirs = new_session(console, owner)
-    console.gql(owner, SEND_MESSAGE, {"input": {"sessionId": theirs, "content": "Private"}})
+    theirs = console.session(owner)
+    console.send(owner, theirs, "Private")
     key = console.user("chat-stranger")
     for session_id in (theirs, "no-such-session"):
         page = open_page()
@@ -674,7 +655,7 @@ def test_a_session_that_is_not_there_says_so(console: Console, open_page: OpenPa
 
 def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-tabs")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     writer = open_page()
     reader = open_page()
     open_chat(writer, console, key, session_id)
@@ -684,7 +665,7 @@ def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPag
     expect(texts_of(reader)).to_have_text(["From the other tab", "Echo: From the other tab"])
     expect(replies(reader).last).to_have_attribute("data-finish-reason", "stop")
 
-    console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "From the API"}})
+    console.send(key, session_id, "From the API")
     expected = [
         "From the other tab",
         "Echo: From the other tab",
@@ -707,9 +688,9 @@ def test_another_tab_sees_new_messages_live(console: Console, open_page: OpenPag
 
 def test_a_send_on_its_way_is_not_kept_as_a_draft(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-draft")
-    first = new_session(console, key)
+    first = console.session(key)
     send_by_api(console, key, first, "First session")
-    second = new_session(console, key)
+    second = console.session(key)
     send_by_api(console, key, second, "Second session")
     page = open_page()
     # The page's WebSocket goes through here: a send waits until the test lets it go on.
@@ -757,7 +738,7 @@ def test_a_send_on_its_way_is_not_kept_as_a_draft(console: Console, open_page: O
 
 def test_the_skip_link_keeps_the_open_session(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-skip")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     send_and_wait(page, "Still here")
@@ -779,7 +760,7 @@ def test_messages_stored_while_the_connection_dropped_are_shown(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-reconnect")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     # Every WebSocket of the page goes through here (to the real server), so that the test
     # can drop it.
@@ -803,9 +784,7 @@ def test_messages_stored_while_the_connection_dropped_are_shown(
         page_side, server_side = sockets[0]
         server_side.close()
         page_side.close(code=1012, reason="restarting")
-        console.gql(
-            key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "In the gap"}}
-        )
+        console.send(key, session_id, "In the gap")
     # ...is read from the history once connected again.
     assert len(sockets) == 2
     expected = ["Before the drop", "Echo: Before the drop", "In the gap", "Echo: In the gap"]
@@ -813,13 +792,13 @@ def test_messages_stored_while_the_connection_dropped_are_shown(
     expect(conversation(page).get_by_role("alert")).to_have_count(0)
 
     # Live again: a message stored now comes through the new connection.
-    console.gql(key, SEND_MESSAGE, {"input": {"sessionId": session_id, "content": "After it"}})
+    console.send(key, session_id, "After it")
     expect(texts_of(page)).to_have_text([*expected, "After it", "Echo: After it"])
 
 
 def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-markdown")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     text = "**bold** <img src=x onerror=alert(1)> [x](javascript:alert(1))"
@@ -840,7 +819,7 @@ def test_an_aligned_table_in_a_reply_is_aligned_by_classes(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-table")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()  # an inline style the CSP refused would fail the test
     open_chat(page, console, key, session_id)
 
@@ -862,7 +841,7 @@ def test_an_aligned_table_in_a_reply_is_aligned_by_classes(
 
 def test_images_in_replies_are_links_never_loaded(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-images")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()  # a console error (an image the CSP refused) fails the test
     open_chat(page, console, key, session_id)
     pixel = (
@@ -893,7 +872,7 @@ def test_images_in_replies_are_links_never_loaded(console: Console, open_page: O
 
 def test_a_session_is_exported_as_markdown_and_json(console: Console, open_page: OpenPage) -> None:
     key = console.user("chat-export")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     send_and_wait(page, "Keep this")
@@ -918,7 +897,7 @@ def test_screenshots_of_a_conversation_at_desktop_and_phone_width(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("chat-screens")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     send_and_wait(page, "Hello!")

@@ -12,7 +12,6 @@ from db.services.reply_runs import STOP_REQUESTED
 from tests.console.browsing import Console, OpenPage, PageProblems
 from tests.console.test_chat import (
     conversation,
-    new_session,
     open_chat,
     replies,
     send,
@@ -69,7 +68,7 @@ def test_a_rate_limited_send_says_so_and_keeps_the_text(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("errors-rate")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     for number in range(1, REPLIES_PER_MINUTE + 1):
@@ -96,7 +95,7 @@ def test_a_failed_model_is_shown_and_retry_answers_the_stored_message_once(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("errors-model")
-    session_id = new_session(console, key, unreachable_model(console))
+    session_id = console.session(key, unreachable_model(console))
     page = open_page()
     open_chat(page, console, key, session_id)
 
@@ -169,7 +168,7 @@ def test_only_the_stop_itself_is_quiet_when_a_stopped_turn_fails(
     console: Console, open_page: OpenPage
 ) -> None:
     key = console.user("errors-stopped")
-    session_id = new_session(console, key)
+    session_id = console.session(key)
     page = open_page()
     open_chat(page, console, key, session_id)
     stopped = f"{STOP_REQUESTED} before the model replied"  # as db.errors.ReplyStopped says
@@ -192,9 +191,9 @@ def test_an_export_that_fails_after_another_session_opened_is_not_shown_there(
     console: Console, open_page: OpenPage, page_problems: PageProblems
 ) -> None:
     key = console.user("errors-export")
-    exported = new_session(console, key)
+    exported = console.session(key)
     console.gql(key, UPDATE_SESSION, {"id": exported, "input": {"title": "Exported"}})
-    opened = new_session(console, key)
+    opened = console.session(key)
     console.gql(key, UPDATE_SESSION, {"id": opened, "input": {"title": "Opened next"}})
     page = open_page()
     page_problems.expect("status of 500")

@@ -18,28 +18,16 @@ from tests.console.browsing import (
 )
 
 SESSION = "query($id: ID!) { session(id: $id) { title archived modelConfig { id } } }"
-CREATE_SESSION = "mutation { createSession { id } }"
-SEND = (
-    "mutation($input: SendMessageInput!) "
-    "{ sendMessage(input: $input) { userMessage { id } aiMessage { id } } }"
-)
 RENAME = (
     "mutation($id: ID!, $title: String) { updateSession(id: $id, input: {title: $title}) { id } }"
 )
 
 
 def new_session(console: Console, key: str, title: str | None = None) -> str:
-    session_id: str = console.gql(key, CREATE_SESSION)["createSession"]["id"]
+    session_id = console.session(key)
     if title is not None:
         console.gql(key, RENAME, {"id": session_id, "title": title})
     return session_id
-
-
-def send(console: Console, key: str, session_id: str, content: str) -> dict[str, Any]:
-    sent: dict[str, Any] = console.gql(
-        key, SEND, {"input": {"sessionId": session_id, "content": content}}
-    )["sendMessage"]
-    return sent
 
 
 def session_on_server(console: Console, key: str, session_id: str) -> dict[str, Any] | None:
@@ -179,11 +167,11 @@ def test_a_user_searches_and_opens_a_hit_and_snippets_stay_text(
 ) -> None:
     key = console.user("sessions-search")
     session_id = new_session(console, key, "Camping")
-    message_id = send(console, key, session_id, "Pack the zephyrine lantern tonight")[
-        "userMessage"
-    ]["id"]
+    message_id = console.send(key, session_id, "Pack the zephyrine lantern tonight")["userMessage"][
+        "id"
+    ]
     hostile = "<img src=x onerror=alert(1)> quokkasaurus <b>bold</b>"
-    send(console, key, session_id, hostile)
+    console.send(key, session_id, hostile)
     page = open_page()
     sign_in(page, console.url, key)
 
@@ -212,7 +200,7 @@ def test_the_sidebar_at_a_phone_and_a_desktop_width_is_usable_and_accessible(
     key = console.user("sessions-layout")
     for title in ("Weekend plans", "Reading list", None):
         session_id = new_session(console, key, title)
-    send(console, key, session_id, "Remember the marmalade recipe")
+    console.send(key, session_id, "Remember the marmalade recipe")
 
     phone = open_page(PHONE)
     sign_in(phone, console.url, key)
