@@ -25,8 +25,7 @@ lint: install
 services:
 	scripts/ensure-services
 
+# The suite on SQLite and on PostgreSQL side by side, then the GraphQL door on PostgreSQL
+# once more with its compiled read path switched off (scripts/run-tests).
 test: install services lint
-	TEST_DATABASE=sqlite $(BIN)/pytest
-	TEST_DATABASE=postgres $(BIN)/pytest
-	# The GraphQL door on PostgreSQL once more with its compiled read path switched off.
-	TEST_DATABASE=postgres GRAPHQL_FAST_PATH=false $(BIN)/pytest tests/schema
+	PYTEST=$(BIN)/pytest scripts/run-tests
