@@ -38,9 +38,10 @@ authentication here, so it is given the user id the gateway takes from the key):
 - A nested:  the caller's first 10 sessions, newest first (created_at, id), each with
              id, createdAt, messageCount, its model config's modelName and its first 5
              messages (id type content createdAt). PostGraphile: allChatSessions with
-             condition {userId}, orderBy [CREATED_AT_DESC, ROW_ID_DESC]; messageCount is
-             the same column the gateway reads (lastSeq), or with
-             --postgraphile-count total the messages relation's totalCount.
+             condition {userId, archived: false} (the gateway lists unarchived
+             sessions), orderBy [CREATED_AT_DESC, ROW_ID_DESC]; messageCount is the
+             same column the gateway reads (lastSeq), or with --postgraphile-count
+             total the messages relation's totalCount.
 - B flat:    one session's first 20 messages (id type content createdAt metadata,
              pageInfo { hasNextPage endCursor }); one session of each user.
 - B-deep:    the first page and the last page of the 100,000-message session (after: a
@@ -133,7 +134,7 @@ GATEWAY_A = (
     "messages(first: 5) { edges { node { id type content createdAt } } } } } } }"
 )
 POSTGRAPHILE_A = (
-    "query A($userId: UUID!) { allChatSessions(condition: {userId: $userId}, "
+    "query A($userId: UUID!) { allChatSessions(condition: {userId: $userId, archived: false}, "
     "orderBy: [CREATED_AT_DESC, ROW_ID_DESC], first: 10) { edges { node { rowId createdAt "
     "COUNT modelConfigByModelConfigId { modelName } "
     "messagesBySessionId(first: 5, orderBy: SEQ_ASC) { TOTAL"
