@@ -72,6 +72,15 @@ def open_chat(page: Page, console: Console, key: str, session_id: str) -> None:
     expect(page.get_by_label("Message", exact=True)).to_be_focused()
 
 
+def open_new_chat(console: Console, open_page: OpenPage, user: str) -> tuple[str, str, Page]:
+    """A new user's new session, open in a new page: (the user's key, session id, page)."""
+    key = console.user(user)
+    session_id = console.session(key)
+    page = open_page()
+    open_chat(page, console, key, session_id)
+    return key, session_id, page
+
+
 def conversation(page: Page) -> Locator:
     return page.locator("#conversation")
 
@@ -309,10 +318,7 @@ def test_a_reply_is_regenerated_and_its_variants_switched(
 
 
 def test_an_edited_message_is_sent_in_a_fork(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-edit")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    key, session_id, page = open_new_chat(console, open_page, "chat-edit")
     send_and_wait(page, "What is the capital of France?")
 
     user_messages(page).last.get_by_role("button", name="Edit").click()
@@ -346,10 +352,7 @@ def test_an_edited_message_is_sent_in_a_fork(console: Console, open_page: OpenPa
 
 
 def test_a_reply_is_rated_and_the_rating_cleared(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-rate")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    key, session_id, page = open_new_chat(console, open_page, "chat-rate")
     reply = send_and_wait(page, "Rate me")
     good = reply.get_by_role("button", name="Good reply")
     bad = reply.get_by_role("button", name="Bad reply")
@@ -381,10 +384,7 @@ def test_a_reply_is_rated_and_the_rating_cleared(console: Console, open_page: Op
 
 
 def test_the_history_is_shown_again_after_a_reload(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-reload")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    *_, page = open_new_chat(console, open_page, "chat-reload")
     send_and_wait(page, "First")
     # From the keyboard: Shift+Enter starts a new line, Enter sends.
     field = page.get_by_label("Message", exact=True)
@@ -737,10 +737,7 @@ def test_a_send_on_its_way_is_not_kept_as_a_draft(console: Console, open_page: O
 
 
 def test_the_skip_link_keeps_the_open_session(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-skip")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    _, session_id, page = open_new_chat(console, open_page, "chat-skip")
     send_and_wait(page, "Still here")
 
     skip = page.get_by_role("link", name="Skip to the conversation")
@@ -797,10 +794,7 @@ def test_messages_stored_while_the_connection_dropped_are_shown(
 
 
 def test_markdown_in_replies_is_rendered_safely(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-markdown")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    *_, page = open_new_chat(console, open_page, "chat-markdown")
     text = "**bold** <img src=x onerror=alert(1)> [x](javascript:alert(1))"
 
     send(page, text)
@@ -871,10 +865,7 @@ def test_images_in_replies_are_links_never_loaded(console: Console, open_page: O
 
 
 def test_a_session_is_exported_as_markdown_and_json(console: Console, open_page: OpenPage) -> None:
-    key = console.user("chat-export")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    *_, page = open_new_chat(console, open_page, "chat-export")
     send_and_wait(page, "Keep this")
 
     with page.expect_download() as markdown_download:
@@ -896,10 +887,7 @@ def test_a_session_is_exported_as_markdown_and_json(console: Console, open_page:
 def test_screenshots_of_a_conversation_at_desktop_and_phone_width(
     console: Console, open_page: OpenPage
 ) -> None:
-    key = console.user("chat-screens")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    key, session_id, page = open_new_chat(console, open_page, "chat-screens")
     send_and_wait(page, "Hello!")
     plan = "# Plan\n\n1. **Read** the `README`\n2. Run `make serve`\n\n> Then chat."
     send(page, plan)

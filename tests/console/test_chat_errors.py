@@ -13,6 +13,7 @@ from tests.console.browsing import Console, OpenPage, PageProblems
 from tests.console.test_chat import (
     conversation,
     open_chat,
+    open_new_chat,
     replies,
     send,
     send_and_wait,
@@ -67,10 +68,7 @@ def unreachable_model(console: Console) -> str:
 def test_a_rate_limited_send_says_so_and_keeps_the_text(
     console: Console, open_page: OpenPage
 ) -> None:
-    key = console.user("errors-rate")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    key, session_id, page = open_new_chat(console, open_page, "errors-rate")
     for number in range(1, REPLIES_PER_MINUTE + 1):
         send_and_wait(page, f"Message {number}")
 
@@ -167,10 +165,7 @@ TURN_FAILS_AFTER_STOP = """async (errors) => {
 def test_only_the_stop_itself_is_quiet_when_a_stopped_turn_fails(
     console: Console, open_page: OpenPage
 ) -> None:
-    key = console.user("errors-stopped")
-    session_id = console.session(key)
-    page = open_page()
-    open_chat(page, console, key, session_id)
+    *_, page = open_new_chat(console, open_page, "errors-stopped")
     stopped = f"{STOP_REQUESTED} before the model replied"  # as db.errors.ReplyStopped says
     outcomes = page.evaluate(
         TURN_FAILS_AFTER_STOP,
