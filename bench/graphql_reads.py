@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/graphql_reads.py [--json out.json] [--verbose] [--smoke]
         [--users 1000] [--messages-per-session 100] [--deep-messages 100000]
-        [--rounds 8] [--duration 10] [--connections 32] [--gateway-env KEY=VALUE ...]
+        [--rounds 8] [--duration 10] [--connections 32] [--pool 10]
+        [--gateway-env KEY=VALUE ...]
 
     # the same with a gateway setting changed (the environment is passed through):
     GRAPHQL_FAST_PATH=false .venv/bin/python bench/graphql_reads.py --json slow.json
@@ -17,8 +18,9 @@ keeps them (its messageCount is `last_seq`). Then VACUUM ANALYZE.
 
 Servers, one process each, both pinned to CPU 0 with taskset:
 - gateway:      `chat-gateway serve` (api_bench.running_gateway: WORKERS=1, access log
-                off), DATABASE_URL on the scratch database; the environment is passed
-                through, and --gateway-env KEY=VALUE (repeated) adds to it.
+                off), DATABASE_URL on the scratch database with a pool of --pool
+                connections (10, as PostGraphile's; `?maxsize=`); the environment is
+                passed through, and --gateway-env KEY=VALUE (repeated) adds to it.
 - postgraphile: PostGraphile v5 (amber preset, default inflection: allChatSessions,
                 chatSessionByRowId, messagesBySessionId, modelConfigByModelConfigId; the
                 UUID primary key is `rowId`), run by Node 22 from the npm package
@@ -26,7 +28,7 @@ Servers, one process each, both pinned to CPU 0 with taskset:
                 into ~/.cache/chat-gateway-bench/postgraphile (never into the project's
                 venv, never in CI: $CI set); the bench writes graphile.config.mjs there
                 (no watch, no GraphiQL, no explain, NODE_ENV=production, pg pool of
-                --postgraphile-pool connections). If it cannot be installed or started it
+                --pool connections). If it cannot be installed or started it
                 is reported unavailable and the gateway is measured alone.
 The load generator is wrk (Debian package `wrk`, installed with apt-get if missing),
 pinned to CPU 1, one thread, --connections connections, with bench/graphql_reads.lua:
@@ -485,6 +487,12 @@ def postgres_pinned(cpu: int | None) -> Iterator[str]:
             place(",".join(map(str, sorted(before.get(pid, usual)))), [pid])
 
 
+def with_pool(url: str, size: int) -> str:
+    """`url` with the gateway's pool of `size` connections (DATABASE_URL's `maxsize`), the
+    pool PostGraphile is given: both servers may run as many statements at once."""
+    return f"{url}{'&' if '?' in url else '?'}maxsize={size}"
+
+
 def gateway_cursor(seq: int) -> str:
     """The cursor the gateway gives the message numbered `seq` (schema/cursors.py)."""
     try:
@@ -769,9 +777,10 @@ async def count_with_proxy(
     proxy.start_in_thread()
     try:
         proxied = with_port(url, proxy.port)
+        gateway_url = with_pool(proxied, pool_size)
         async with AsyncExitStack() as stack:
             gateway = await stack.enter_async_context(
-                running_gateway(proxied, env=gateway_environment)
+                running_gateway(gateway_url, env=gateway_environment)
             )
             bases = {GATEWAY: gateway.base}
             if with_postgraphile:
@@ -935,7 +944,8 @@ def print_markdown(results: dict[str, Any]) -> None:
         f"{config['deep_messages']:,} messages; {config['rounds']} alternating rounds of "
         f"{config['duration']:g} s, {config['connections']} connections (wrk on CPU "
         f"{WRK_CPU}, servers on CPU {SERVER_CPU}, PostgreSQL "
-        f"{config.get('postgres', 'not pinned')}); medians of the rounds. Gateway "
+        f"{config.get('postgres', 'not pinned')}); each server's pool "
+        f"{config['pool']} database connections; medians of the rounds. Gateway "
         f"environment: {config['gateway_env'] or 'as given'}, GRAPHQL_FAST_PATH="
         f"{config['graphql_fast_path_env'] or 'unset (the default)'}. SQL statements per request: "
         f"{results['statements_method']}."
@@ -1041,7 +1051,14 @@ async def main() -> int:
         help="PostGraphile's messageCount in A: the lastSeq column the gateway reads "
         "(default), or the messages relation's totalCount",
     )
-    parser.add_argument("--postgraphile-pool", type=int, default=10)
+    parser.add_argument(
+        "--pool",
+        "--postgraphile-pool",
+        dest="pool",
+        type=int,
+        default=10,
+        help="database connections of each server's pool (10, PostGraphile's default)",
+    )
     options = parser.parse_args()
     smoke = options.smoke
 
@@ -1089,7 +1106,7 @@ async def main() -> int:
             "gateway_env": extra_env,
             "graphql_fast_path_env": fast_path,
             "postgraphile_count": options.postgraphile_count,
-            "postgraphile_pool": options.postgraphile_pool,
+            "pool": options.pool,
             "cpus": os.cpu_count(),
             "logs": str(logs),
         },
@@ -1099,7 +1116,9 @@ async def main() -> int:
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(scratch_postgres(options.postgres_server))
         progress(f"scratch database {url.rsplit('/', 1)[1]}; starting the gateway")
-        gateway = await stack.enter_async_context(running_gateway(url, env=gateway_environment))
+        gateway = await stack.enter_async_context(
+            running_gateway(with_pool(url, options.pool), env=gateway_environment)
+        )
         progress(
             f"seeding {sizes.users:,} users x {sizes.sessions_per_user} sessions x "
             f"{sizes.messages_per_session} messages + {sizes.deep_messages:,}..."
@@ -1118,9 +1137,7 @@ async def main() -> int:
             try:
                 progress("starting PostGraphile...")
                 _, _, version = ensure_postgraphile(logs)
-                pgl = await stack.enter_async_context(
-                    postgraphile_process(url, logs, options.postgraphile_pool)
-                )
+                pgl = await stack.enter_async_context(postgraphile_process(url, logs, options.pool))
                 pg_deep_cursor = await postgraphile_deep_cursor(
                     pgl.base, seeded.deep.sessions[0], max(0, sizes.deep_messages - 21)
                 )
@@ -1209,7 +1226,7 @@ async def main() -> int:
                 url,
                 gateway_environment,
                 logs,
-                options.postgraphile_pool,
+                options.pool,
                 POSTGRAPHILE in servers,
             )
 

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with a bound on the size of a request's head.
+"""uvicorn's httptools protocol with a bound on the size of a request's head, writing a
+plain response's head and body at once (gateway.response_writes).
 
 httptools keeps a request line and headers in memory for as long as they keep coming:
 left alone, one client can send megabytes of headers and the app would see them all. The
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.response_writes import HeadWithBody
 from gateway.settings import get_settings
 
 STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -25,7 +27,8 @@ class _HeadTooLarge(Exception):
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol refusing request heads over `max_header_bytes`."""
+    """HttpToolsProtocol refusing request heads over `max_header_bytes`; each request's
+    response head leaves with its body when both are written in one turn."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,7 +56,12 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.unparsed_bytes = 0
+        before = self.cycle
         super().on_headers_complete()
+        # The request's new cycle (none for an upgrade), its task not yet run, writes
+        # through this.
+        if self.cycle is not None and self.cycle is not before:
+            self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
