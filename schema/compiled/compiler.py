@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, GraphQLObjectType, GraphQLSchema, SelectionSetNode
@@ -317,7 +318,8 @@ class _Compiler:
             "ChatSession",
             nodes,
             node_fields=self.session_fields(p),
-            edge_cursor=key_cursor_sql("s", f"{p}.created_at", f"{p}.id"),
+            cursor_keys=(f"{p}.created_at", f"{p}.id"),
+            cursor_of=partial(key_cursor_sql, "s"),
             kept=kept,
             source=page,
             group=g,
@@ -348,7 +350,8 @@ class _Compiler:
         nodes: list[FieldNode],
         *,
         node_fields: Mapping[str, Build],
-        edge_cursor: str,
+        cursor_keys: Sequence[str],
+        cursor_of: Callable[..., str],
         kept: str,
         source: str,
         group: str,
@@ -362,7 +365,9 @@ class _Compiler:
         edges asked for (under aliases, a connection may be asked for several), in the
         subquery `group`, after the FROM items `around`; `has_next`, `has_previous` and
         `total` give what is read, when asked for (a parameter is only allocated where it
-        is used).
+        is used). An edge's cursor is `cursor_of(*keys)` of its row's `cursor_keys`; for
+        `startCursor` and `endCursor` the keys are aggregated (arrays of plain values)
+        and only the page's first and last rows encoded, not every row.
 
         The aggregates take their rows in the order `source` gives them: no ORDER BY of
         their own, which would sort every page again (a sort per session of a list, the
@@ -371,7 +376,8 @@ class _Compiler:
         nothing else (its documentation, "Aggregate Expressions"): `source` is such a
         subquery, alone in the aggregate's FROM."""
         aggregates: list[str] = ["count(*) AS fetched"]
-        cursors = f"array_agg({edge_cursor}) {kept}"
+        edge_cursor = cursor_of(*cursor_keys)
+        key_arrays = [f"{group}.k{index}" for index in range(len(cursor_keys))]
         wants_cursors = False
 
         def edges(edge_nodes: list[FieldNode]) -> str:
@@ -390,7 +396,8 @@ class _Compiler:
 
         def page_info(info_nodes: list[FieldNode]) -> str:
             nonlocal wants_cursors
-            first, last = f"{group}.cursors[1]", f"{group}.cursors[array_upper({group}.cursors, 1)]"
+            first = cursor_of(*(f"{keys}[1]" for keys in key_arrays))
+            last = cursor_of(*(f"{keys}[array_upper({keys}, 1)]" for keys in key_arrays))
             fields: dict[str, Build] = {
                 "hasNextPage": lambda _: _bool(has_next()),
                 "hasPreviousPage": lambda _: _bool(has_previous()),
@@ -408,7 +415,9 @@ class _Compiler:
             {"edges": edges, "pageInfo": page_info, "totalCount": lambda _: _int(total())},
         )
         if wants_cursors:
-            aggregates.append(f"{cursors} AS cursors")
+            aggregates += [
+                f"array_agg({key}) {kept} AS k{index}" for index, key in enumerate(cursor_keys)
+            ]
         aggregated = f"(SELECT {', '.join(aggregates)} FROM {source}) {group}"
         return f"(SELECT {answer} FROM {around} {aggregated})"
 
@@ -466,7 +475,8 @@ class _Compiler:
             "Message",
             nodes,
             node_fields=self.message_fields(m),
-            edge_cursor=seq_cursor_sql(f"{m}.seq"),
+            cursor_keys=(f"{m}.seq",),
+            cursor_of=seq_cursor_sql,
             kept="",
             source=rows,
             group=g,
