@@ -1,6 +1,6 @@
 """Outermost ASGI middleware: a request id for every request, the access line, the counts.
 
-Pure ASGI and cheap: one header scan, one uuid, two context variables, and, after the
+Pure ASGI and cheap: one header scan, 16 random bytes, two context variables, and, after the
 answer, a dictionary lookup per counter. The route is the matched template (the router
 leaves it in the scope), never the raw path: a client can vary a path without end.
 """
@@ -8,9 +8,9 @@ leaves it in the scope), never the raw path: a client can vary a path without en
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
 from functools import lru_cache
@@ -47,7 +47,7 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, a quarter of uuid4().hex's cost
 
 
 class RequestObserver:

@@ -632,7 +632,7 @@ WITH {advance}, m AS (
   SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
   RETURNING *
 ){extra}
-SELECT m.*{notify} FROM m
+SELECT {", ".join(f"m.{name}" for name in Message.COLUMNS)}{notify} FROM m
 """
     rows = await connections.get("default").execute_query_dict(statement, values)
     if not rows:

@@ -139,7 +139,8 @@ def _json(expr: str, *, nullable: bool = True) -> str:
     orjson writes a float's shortest form (1e-05 for 0.00001, 1.5 for 1.50, 17 digits at
     most) and reads an integer past 64 bits as a float: where such a number may be (text
     that looks so, in a string or across a number, only costs the slower path),
-    Strawberry answers."""
+    Strawberry answers. A message's metadata is read compacted already (`_stored_json`):
+    migration 5 froze this expression of it into a generated column."""
     missing = "'null'" if nullable else _MARK_SQL
     # Below 1e-4; more digits than a float's 17 from the first significant one (integers
     # past 64 bits too); a fraction ending in 0 after its first digit.
@@ -147,6 +148,12 @@ def _json(expr: str, *, nullable: bool = True) -> str:
     return rf"""CASE WHEN {expr} IS NULL OR {expr} = 'null'::jsonb THEN {missing}
         WHEN {expr}::text ~ '{odd_number}' THEN {_MARK_SQL}
         ELSE regexp_replace({expr}::text, '("(?:[^"\\]|\\.)*")| ', '\1', 'g') END"""
+
+
+def _stored_json(column: str) -> str:
+    """A JSON column's text kept compacted by `_json`'s rule in a generated column (NULL:
+    Strawberry answers), so nothing is worked out per read."""
+    return f"coalesce({column}, {_MARK_SQL})"
 
 
 def _quoted(text_expr: str) -> str:
@@ -499,7 +506,7 @@ class _Compiler:
             "id": lambda _: _id(f"{m}.id"),
             "type": lambda _: _enum(f"{m}.type", MessageType),
             "content": lambda _: _string(f"{m}.content"),
-            "metadata": lambda _: _json(f"{m}.metadata"),
+            "metadata": lambda _: _stored_json(f"{m}.metadata_json"),
             "createdAt": lambda _: _moment(f"{m}.created_at"),
             "session": session,
         }

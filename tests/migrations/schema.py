@@ -27,13 +27,15 @@ class Table:
 
 Schema = dict[str, Table]
 
-# What migration 4 writes by hand, which models cannot describe (so a schema generated
+# What migrations 4 and 5 write by hand, which models cannot describe (so a schema generated
 # from the models lacks it): the partial unique index of current replies and the
 # full-text search index (PostgreSQL: an expression index; SQLite: an FTS5 table, its
-# shadow tables, its key table and triggers). `describe` leaves them out; `hand_written`
-# lists the ones a database has.
+# shadow tables, its key table and triggers), and on PostgreSQL the generated column of
+# messages' compacted metadata. `describe` leaves them out; `hand_written` lists the ones a
+# database has.
 HAND_WRITTEN_INDEXES = ("uid_messages_current_reply", "idx_messages_search")
 HAND_WRITTEN_TABLES = ("message_search", "message_search_ids")
+HAND_WRITTEN_COLUMNS = (("messages", "metadata_json"),)
 
 
 def _hand_written_table(name: str) -> bool:
@@ -41,14 +43,27 @@ def _hand_written_table(name: str) -> bool:
 
 
 async def hand_written(url: str) -> set[str]:
-    """The hand-written objects (indexes, tables, triggers) the database holds."""
+    """The hand-written objects (indexes, tables, triggers, columns as `table.column`) the
+    database holds."""
     if database_dialect(url) == "sqlite":
         rows = await fetch(url, "SELECT name FROM sqlite_master")
+        columns = await fetch(
+            url,
+            "SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_xinfo(m.name) c "
+            "WHERE m.type = 'table'",
+        )
     else:
         rows = await fetch(url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+        columns = await fetch(
+            url,
+            "SELECT table_name || '.' || column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public'",
+        )
     names = {name for (name,) in rows}
     wanted = {*HAND_WRITTEN_INDEXES, *HAND_WRITTEN_TABLES}
-    return {name for name in names if name in wanted or name.startswith("messages_search_")}
+    found = {name for name in names if name in wanted or name.startswith("messages_search_")}
+    hand_columns = {f"{table}.{column}" for table, column in HAND_WRITTEN_COLUMNS}
+    return found | {name for (name,) in columns if name in hand_columns}
 
 
 def _sqlite_path(url: str) -> str:
@@ -138,6 +153,8 @@ async def _describe_postgres(url: str) -> Schema:
             "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, "
             "column_default FROM information_schema.columns WHERE table_schema = 'public'"
         ):
+            if (row["table_name"], row["column_name"]) in HAND_WRITTEN_COLUMNS:
+                continue
             size = row["character_maximum_length"]
             kind = row["data_type"] + (f"({size})" if size else "")
             schema[row["table_name"]].columns[row["column_name"]] = (

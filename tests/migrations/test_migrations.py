@@ -66,7 +66,7 @@ async def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -
                     "messages_search_update",
                 )
                 if sqlite
-                else ("idx_messages_search",)
+                else ("idx_messages_search", "messages.metadata_json")
             ),
         }
 
