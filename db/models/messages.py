@@ -50,7 +50,9 @@ class Message(Model):
     session_id: str
     reply_to_id: str | None
 
-    # Every column, for statements written by hand (RETURNING, joins).
+    # Every column, for statements written by hand (RETURNING, joins). Not every column
+    # of the table: PostgreSQL's also holds metadata_json (migration 5), which only the
+    # compiled GraphQL path reads.
     COLUMNS = (
         "id",
         "session_id",
@@ -70,6 +72,11 @@ class Message(Model):
         if self.seq is None:
             raise ValueError(f"message {self.id} is a replaced reply, not in the history")
         return self.seq
+
+    @classmethod
+    def columns_of(cls, alias: str) -> str:
+        """`alias.id, alias.session_id, ...`: the select list `from_row` reads."""
+        return ", ".join(f"{alias}.{name}" for name in cls.COLUMNS)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Message:

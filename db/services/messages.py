@@ -40,18 +40,13 @@ class MessagePage:
 # numbered `low`..`high`. Sequence numbers run 1..last_seq without gaps, so page N of a
 # history is a range of them: an index range scan, as cheap deep in a long session as
 # on its first page, where OFFSET would read and skip every message before the page.
-# The model's columns by name, not m.*: PostgreSQL's messages also hold metadata_json, the
-# compiled GraphQL path's (migration 5), which this page would only carry to be dropped.
-_PAGE = (
-    "SELECT s.last_seq AS session_last_seq, "
-    + ", ".join(f"m.{name}" for name in Message.COLUMNS)
-    + """
+_PAGE = f"""
+SELECT s.last_seq AS session_last_seq, {Message.columns_of("m")}
 FROM chat_sessions AS s
-LEFT JOIN messages AS m ON m.session_id = s.id AND m.seq >= {3} AND m.seq <= {4}
-WHERE s.id = {0} AND ({1} OR s.user_id = {2})
+LEFT JOIN messages AS m ON m.session_id = s.id AND m.seq >= {{3}} AND m.seq <= {{4}}
+WHERE s.id = {{0}} AND ({{1}} OR s.user_id = {{2}})
 ORDER BY m.seq
 """
-)
 
 
 async def list_page(*, caller: Caller, session_id: str, page: PageRequest) -> MessagePage:

@@ -184,10 +184,10 @@ async def latest_turn(session_id: str) -> tuple[Message, Message | None] | None:
 
 # The newest two messages of the history: a reply follows its question at once (turns of
 # a session are serialised), so they hold the latest turn.
-_LATEST_TURN = """
-SELECT m.* FROM chat_sessions AS s
+_LATEST_TURN = f"""
+SELECT {Message.columns_of("m")} FROM chat_sessions AS s
 JOIN messages AS m ON m.session_id = s.id AND m.seq >= s.last_seq - 1 AND m.seq <= s.last_seq
-WHERE s.id = {0} ORDER BY m.seq DESC
+WHERE s.id = {{0}} ORDER BY m.seq DESC
 """
 
 
@@ -632,7 +632,7 @@ WITH {advance}, m AS (
   SELECT $3, $1, s.last_seq, $4, $5, $6::jsonb, $2, $7, $8, $9 FROM s
   RETURNING *
 ){extra}
-SELECT {", ".join(f"m.{name}" for name in Message.COLUMNS)}{notify} FROM m
+SELECT {Message.columns_of("m")}{notify} FROM m
 """
     rows = await connections.get("default").execute_query_dict(statement, values)
     if not rows:
