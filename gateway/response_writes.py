@@ -31,7 +31,7 @@ class HeadWithBody:
     def write(self, data: bytes) -> None:
         if self._held is not None:
             held, self._held = self._held, None
-            self._transport.write(held + data)
+            self._transport.writelines((held, data))  # one writev on uvloop, no copy
         elif not self._started:
             self._started = True
             self._held = data
@@ -49,9 +49,6 @@ class HeadWithBody:
         # A response without a body (Connection: close) still goes out before the FIN.
         self.flush()
         self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
