@@ -60,13 +60,17 @@ Measure: --rounds alternating rounds (8; every query and target once per round, 
 targets' order swapped every round) of --duration seconds (10) each, after one
 --warmup run (2 s) of each; per query and target: req/s (median of the rounds), p50 and
 p99 latency (wrk --latency; medians), the server's CPU ms per request (its process
-tree, /proc/<pid>/stat before and after each run), SQL statements per request and the
-ratio gateway/PostGraphile. Statements are counted with pg_stat_statements during the
-runs when the extension can be created in the scratch database and its library is
-preloaded; otherwise with bench/pg_wire.py in a separate short pass: a second process
-of each server talks to the same database through the proxy, which counts round trips
-and the statements they carry (the gateway's LISTEN connection left out); the method
-used is printed.
+tree, /proc/<pid>/stat before and after each run), PostgreSQL's (every process of user
+postgres: the statements' own work) and the whole machine's (/proc/stat: the servers,
+PostgreSQL, wrk and the kernel's network work) with its idle share, SQL statements per
+request and the ratio gateway/PostGraphile. The two servers share the machine with
+PostgreSQL: where the machine is busy, req/s follows the machine's CPU per request, of
+which PostgreSQL's part is the same kind of work for both servers. Statements are
+counted with pg_stat_statements during the runs when the extension can be created in
+the scratch database and its library is preloaded; otherwise with bench/pg_wire.py in a
+separate short pass: a second process of each server talks to the same database through
+the proxy, which counts round trips and the statements they carry (the gateway's LISTEN
+connection left out); the method used is printed.
 
 Output: a Markdown table on stdout (progress goes to stderr) and, with --json PATH,
 every number. --smoke: tiny data, one short round (a quick check of the whole chain).
@@ -107,6 +111,7 @@ from api_bench import free_port, running_gateway  # noqa: E402
 from pg_wire import PgWireProxy  # noqa: E402
 from send_path import (  # noqa: E402
     CACHE,
+    CLOCK_TICKS,
     asyncpg_dsn,
     cpu_seconds,
     process_tree,
@@ -868,14 +873,20 @@ async def measure(
 ) -> dict[str, Any]:
     assert case.file is not None
     calls_before = await statement_calls() if statement_calls else None
+    postgres_before, machine_before = postgres_cpu_seconds(), machine_cpu_seconds()
     cpu_before = cpu_seconds(server.pid)
     result = await run_wrk(
         wrk, server.base, case.file, seconds, options.connections, options.threads
     )
     cpu_after = cpu_seconds(server.pid)
+    postgres_after, machine_after = postgres_cpu_seconds(), machine_cpu_seconds()
     calls_after = await statement_calls() if statement_calls else None
     requests = int(result["requests"])
     elapsed = result["duration_us"] / 1e6
+
+    def per_request(seconds: float) -> float | None:
+        return seconds * 1000 / requests if requests else None
+
     errors = sum(
         int(result[name])
         for name in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
@@ -887,13 +898,55 @@ async def measure(
         "p50_ms": result["p50_us"] / 1000,
         "p90_ms": result["p90_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,
-        "cpu_ms_per_request": (cpu_after - cpu_before) * 1000 / requests if requests else None,
+        "cpu_ms_per_request": per_request(cpu_after - cpu_before),
+        "postgres_cpu_ms_per_request": per_request(postgres_after - postgres_before),
+        "machine_cpu_ms_per_request": per_request(machine_after.busy - machine_before.busy),
+        "machine_idle_share": (machine_after.idle - machine_before.idle)
+        / max(machine_after.total - machine_before.total, 1e-9),
         "statements_per_request": None,
     }
     if calls_before is not None and calls_after is not None and requests:
         # The statement-count queries themselves are left out by STATEMENT_CALLS.
         measured["statements_per_request"] = (calls_after - calls_before) / requests
     return measured
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every process of the PostgreSQL server (user postgres): the backends
+    of both servers' pools, which do each query's database work. A backend that ends
+    during a run takes its time with it; the pools' connections stay for the run."""
+    pids = subprocess.run(
+        ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: its own, not its children's
+    return ticks / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class MachineTimes:
+    """The machine's CPU time (/proc/stat, every CPU): busy (any process, the kernel's
+    interrupts included), idle (idle and I/O wait) and their total, in seconds."""
+
+    busy: float
+    idle: float
+
+    @property
+    def total(self) -> float:
+        return self.busy + self.idle
+
+
+def machine_cpu_seconds() -> MachineTimes:
+    # cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is
+    # counted in user already)
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]
+    return MachineTimes(busy=(sum(ticks) - idle) / CLOCK_TICKS, idle=idle / CLOCK_TICKS)
 
 
 # Summaries -------------------------------------------------------------------------------
@@ -915,6 +968,9 @@ def summary(case: Case) -> dict[str, Any]:
         "p50_ms": median_of(case.rounds, "p50_ms"),
         "p99_ms": median_of(case.rounds, "p99_ms"),
         "cpu_ms_per_request": median_of(case.rounds, "cpu_ms_per_request"),
+        "postgres_cpu_ms_per_request": median_of(case.rounds, "postgres_cpu_ms_per_request"),
+        "machine_cpu_ms_per_request": median_of(case.rounds, "machine_cpu_ms_per_request"),
+        "machine_idle_share": median_of(case.rounds, "machine_idle_share"),
         "statements_per_request": statements,
         "round_trips_per_request": round_trips,
         "errors": sum(int(r["errors"]) for r in case.rounds),
@@ -932,6 +988,10 @@ def ratio(mine: float | None, theirs: float | None) -> float | None:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
 
 
 def print_markdown(results: dict[str, Any]) -> None:
@@ -959,16 +1019,20 @@ def print_markdown(results: dict[str, Any]) -> None:
         for row in targets.values()
     )
     print(
-        "| query | target | req/s | p50 ms | p99 ms | CPU ms/req | SQL stmts/req "
+        "| query | target | req/s | p50 ms | p99 ms | CPU ms/req | PostgreSQL CPU ms/req "
+        "| machine CPU ms/req | machine idle | SQL stmts/req "
         + ("| round trips/req " if trips else "")
         + "| errors |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if trips else "") + "---:|")
+    print("|---|---|" + "---:|" * 8 + ("---:|" if trips else "") + "---:|")
     for query, targets in results["results"].items():
         for target, row in targets.items():
             print(
                 f"| {query} | {target} | {fmt(row['rps'], 0)} | {fmt(row['p50_ms'])} "
                 f"| {fmt(row['p99_ms'])} | {fmt(row['cpu_ms_per_request'])} "
+                f"| {fmt(row['postgres_cpu_ms_per_request'])} "
+                f"| {fmt(row['machine_cpu_ms_per_request'])} "
+                f"| {percent(row['machine_idle_share'])} "
                 f"| {fmt(row['statements_per_request'], 1)} "
                 + (f"| {fmt(row['round_trips_per_request'], 1)} " if trips else "")
                 + f"| {row['errors']} |"
@@ -979,12 +1043,15 @@ def print_markdown(results: dict[str, Any]) -> None:
         print()
         print(
             "| query | req/s gateway/PostGraphile | CPU ms/req gateway/PostGraphile "
-            "| p50 gateway/PostGraphile | same rows |"
+            "| PostgreSQL CPU ms/req gateway/PostGraphile "
+            "| machine CPU ms/req gateway/PostGraphile | p50 gateway/PostGraphile | same rows |"
         )
-        print("|---|---:|---:|---:|---|")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for query, row in results["ratios"].items():
             print(
                 f"| {query} | {fmt(row['rps'])} | {fmt(row['cpu_ms_per_request'])} "
+                f"| {fmt(row['postgres_cpu_ms_per_request'])} "
+                f"| {fmt(row['machine_cpu_ms_per_request'])} "
                 f"| {fmt(row['p50_ms'])} | {results['same_rows'].get(query, '-')} |"
             )
     print()
@@ -1260,7 +1327,10 @@ async def main() -> int:
                     progress(
                         f"  {query:18} {case.target:12} {measured['rps']:8.0f} req/s "
                         f"p50 {measured['p50_ms']:7.2f} ms  CPU "
-                        f"{fmt(measured['cpu_ms_per_request'])} ms/req"
+                        f"{fmt(measured['cpu_ms_per_request'])} ms/req, PostgreSQL "
+                        f"{fmt(measured['postgres_cpu_ms_per_request'])}, machine "
+                        f"{fmt(measured['machine_cpu_ms_per_request'])} "
+                        f"({percent(measured['machine_idle_share'])} idle)"
                     )
 
     table: dict[str, dict[str, Any]] = {}
@@ -1273,7 +1343,14 @@ async def main() -> int:
             mine, theirs = targets[GATEWAY], targets[POSTGRAPHILE]
             ratios[query] = {
                 name: ratio(mine[name], theirs[name])
-                for name in ("rps", "cpu_ms_per_request", "p50_ms", "statements_per_request")
+                for name in (
+                    "rps",
+                    "cpu_ms_per_request",
+                    "postgres_cpu_ms_per_request",
+                    "machine_cpu_ms_per_request",
+                    "p50_ms",
+                    "statements_per_request",
+                )
             }
     results["ratios"] = ratios
     deep_over_first: dict[str, dict[str, float | None]] = {}

@@ -1,5 +1,6 @@
 """The GraphQL reads benchmark (bench/graphql_reads.py) runs end to end on a tiny data set,
-and each of its queries costs the gateway one SQL statement (schema.compiled).
+and each of its queries costs the gateway one SQL statement (schema.compiled); the CPU it
+reports per request is split between the gateway, PostgreSQL and the machine.
 
 PostgreSQL only, like the compiled path; without PostGraphile (`--no-postgraphile`: the
 bench installs it only outside CI) and only where wrk is installed. Nothing here asserts
@@ -38,3 +39,8 @@ def test_the_smoke_run_measures_every_query_with_one_statement(tmp_path: Path) -
         gateway = results[query]["gateway"]
         assert gateway["errors"] == 0 and gateway["rps"] > 0, (query, gateway)
         assert gateway["statements_per_request"] == 1.0, (query, gateway)
+        # Where the time goes: PostgreSQL's backends did the statements' work, and the
+        # machine's CPU holds the gateway's own.
+        assert gateway["postgres_cpu_ms_per_request"] > 0, (query, gateway)
+        assert gateway["machine_cpu_ms_per_request"] >= gateway["cpu_ms_per_request"] > 0
+        assert 0 <= gateway["machine_idle_share"] < 1, (query, gateway)
