@@ -455,6 +455,13 @@ def pin(pid: int, cpu: int) -> None:
         )
 
 
+def postgres_pids() -> list[str]:
+    """The processes of the PostgreSQL server: every process of user postgres."""
+    return subprocess.run(
+        ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
+    ).stdout.split()
+
+
 @contextlib.contextmanager
 def postgres_pinned(cpu: int | None) -> Iterator[str]:
     """With `cpu`: every process of the PostgreSQL server (the postmaster, so the backends
@@ -464,9 +471,7 @@ def postgres_pinned(cpu: int | None) -> Iterator[str]:
     if cpu is None:
         yield "not pinned (it runs on any CPU, beside the servers and wrk)"
         return
-    found = subprocess.run(
-        ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
-    ).stdout.split()
+    found = postgres_pids()
     before: dict[str, set[int]] = {}
     for pid in found:
         with contextlib.suppress(OSError):
@@ -486,9 +491,7 @@ def postgres_pinned(cpu: int | None) -> Iterator[str]:
     try:
         yield f"pinned to CPU {cpu} with wrk ({len(found)} processes of user postgres)"
     finally:
-        for pid in subprocess.run(
-            ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
-        ).stdout.split():
+        for pid in postgres_pids():
             place(",".join(map(str, sorted(before.get(pid, usual)))), [pid])
 
 
@@ -916,11 +919,8 @@ def postgres_cpu_seconds() -> float:
     of both servers' pools, which do each query's database work. A backend that ends
     (asyncpg replaces a pooled connection after 50,000 queries) leaves its time to the
     postmaster, which reaps it: its children's time is counted too."""
-    pids = subprocess.run(
-        ["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False
-    ).stdout.split()
     ticks = 0
-    for pid in pids:
+    for pid in postgres_pids():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # ended meanwhile
