@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+import re
 
-_CANONICAL_LENGTH = 36
+# The canonical spelling, as str(UUID(...)) writes it: lower-case hex in 8-4-4-4-12.
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_uuid(value: object) -> bool:
@@ -15,9 +16,4 @@ def is_uuid(value: object) -> bool:
     matches upper case, where SQLite compares text; so any other spelling finds nothing,
     on every database alike.
     """
-    if not isinstance(value, str) or len(value) != _CANONICAL_LENGTH:
-        return False
-    try:
-        return str(UUID(value)) == value
-    except ValueError:
-        return False
+    return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
