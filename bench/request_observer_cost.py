@@ -15,7 +15,7 @@ import time
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.observe import RequestObserver
+from gateway.observe import Observations, RequestObserver
 
 ROUTE = Route("/api/v1/sessions/{session_id}/messages", lambda request: None)
 START: Message = {"type": "http.response.start", "status": 200, "headers": [(b"a", b"b")]}
@@ -60,9 +60,11 @@ async def main() -> None:
     variants = {
         "no middleware": app,
         "request id only (METRICS_ENABLED=false)": RequestObserver(
-            app, access_log=False, metrics=False
+            app, observations=Observations(access_log=False, metrics=False)
         ),
-        "request id + metrics (default)": RequestObserver(app, access_log=False, metrics=True),
+        "request id + metrics (default)": RequestObserver(
+            app, observations=Observations(access_log=False, metrics=True)
+        ),
     }
     for name, handler in variants.items():
         await per_request_us(handler, options.requests // 10)  # warm up

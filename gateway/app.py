@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp
 from tortoise.contrib.starlette import RegisterTortoise
 
 from db import observing
@@ -23,12 +26,13 @@ from db.ports import EventBroker, Limits, Runtime
 from db.services import auth_failures, log_retention, logs, reply_runs, users
 from gateway import auth, console, metrics, processes, rate_limiting, rest, shutdown
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrors
+from gateway.fast_reads import FastReads
 from gateway.graphql import PATH as GRAPHQL_PATH
 from gateway.graphql import GraphQLEndpoint
 from gateway.health import Readiness
 from gateway.log_config import configure_logging
-from gateway.middleware import RequestBody
-from gateway.observe import RequestObserver, count_subscriptions
+from gateway.middleware import BodyReader, RequestBody
+from gateway.observe import Observations, RequestObserver, count_subscriptions
 from gateway.providers import ProviderRegistry, default_registry
 from gateway.security_headers import SecurityHeaders
 from gateway.settings import Settings, get_settings
@@ -41,6 +45,19 @@ LOG_FLUSH_SECONDS = 5.0
 async def health(request: Request) -> JSONResponse:
     """Liveness: the process answers (no authentication, no database)."""
     return JSONResponse({"status": "ok"})
+
+
+class Gateway(Starlette):
+    """Starlette, with the compiled reads' lane (gateway.fast_reads), when there is one, in
+    front of its whole middleware stack, Starlette's own error middleware included."""
+
+    def __init__(self, *, lane: Callable[[ASGIApp], ASGIApp] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lane = lane
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.lane is None else self.lane(stack)
 
 
 def create_app(
@@ -133,21 +150,30 @@ def create_app(
         observing.install(metrics.PrometheusObserver())
         count_subscriptions(graphql, max_tokens=settings.graphql_max_tokens)
         routes.append(Route("/metrics", metrics.endpoint(token=settings.metrics_token)))
+    observations = Observations(access_log=settings.access_log, metrics=settings.metrics_enabled)
+    body = BodyReader(max_bytes=settings.max_body_bytes, timeout=settings.request_body_timeout)
+    lane: Callable[[ASGIApp], ASGIApp] | None = None
+    if graphql.compiled is not None:
+        # In front of all the middleware: compiled reads answered with the same id,
+        # headers, body limits and record as the middleware gives (gateway.fast_reads).
+        lane = functools.partial(
+            FastReads,
+            reads=graphql.compiled,
+            observations=observations,
+            body=body,
+            max_json_depth=runtime.limits.max_json_depth,
+            cors=bool(settings.cors_origins),
+        )
     middleware = [
-        # Outermost of all: every answer, refusals included, carries the request id.
+        # Outermost: every answer, refusals included, carries the request id.
         Middleware(
             RequestObserver,
-            access_log=settings.access_log,
-            metrics=settings.metrics_enabled,
+            observations=observations,
             unobserved=("/healthz", "/readyz", "/metrics"),
         ),
         # Outermost: every answer gets the headers, refusals and CORS preflights included.
         Middleware(SecurityHeaders),
-        Middleware(
-            RequestBody,
-            max_bytes=settings.max_body_bytes,
-            timeout=settings.request_body_timeout,
-        ),
+        Middleware(RequestBody, reader=body),
     ]
     if settings.cors_origins:
         middleware.append(
@@ -168,11 +194,12 @@ def create_app(
         )
     # Innermost: an internal error's 500 keeps the connection open and gets CORS headers.
     middleware.append(Middleware(InternalErrors))
-    app = Starlette(
+    app = Gateway(
         routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+        lane=lane,
     )
     # A trailing slash is another (unknown) route, answered with the 404 envelope, rather
     # than a redirect legacy clients may not follow.

@@ -36,7 +36,7 @@ from db.errors import Invalid
 from db.events import SubscriberTooSlow
 from db.identity import Caller
 from db.ports import EventBroker, Runtime
-from gateway import fast_reads, json_input
+from gateway import json_input
 from gateway.auth import authenticate
 from gateway.request_info import note_operation
 from gateway.security_headers import page_csp
@@ -46,6 +46,9 @@ from schema.context import Context
 logger = logging.getLogger("gateway.graphql")
 
 PATH = "/graphql"
+# Where the compiled reads' lane (gateway.fast_reads) leaves the outcome of authenticating
+# a request it then left to Strawberry: the Caller, or the refusal to raise again.
+CALLER_KEY = "gateway.graphql.caller"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 GRAPHIQL_PAGE = Path(__file__).with_name("graphiql.html")
 # The code of an error answered before any operation runs, by HTTP status.
@@ -84,7 +87,7 @@ def failure(
 async def _authenticate(context: Context) -> Caller:
     """Credentials from the `connection_init` payload, else from the request's headers
     (unless the compiled path authenticated this request already)."""
-    known = getattr(context.request, "scope", {}).get(fast_reads.CALLER_KEY)
+    known = getattr(context.request, "scope", {}).get(CALLER_KEY)
     if isinstance(known, Caller):
         return known
     if isinstance(known, Exception):
@@ -310,13 +313,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         try:
-            response = None
-            if self.compiled is not None and request.method == "POST":
-                response = await fast_reads.answer(
-                    self.compiled, request, max_json_depth=self.runtime.limits.max_json_depth
-                )
-            if response is None:
-                response = await self.run(request)
+            response = await self.run(request)
         except Invalid as exc:  # from parse_json: the body or a query parameter
             named = {"field": exc.field} if exc.field is not None else None
             response = failure(400, str(exc), extensions=named)

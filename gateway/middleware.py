@@ -4,6 +4,8 @@ Reading it here, once, for both doors means no handler or parsing library ever w
 client: a body over the size limit, one that never arrives (a `Content-Length` larger than
 what is sent) or a client that hangs up mid-body is answered, or dropped, right here, in the
 shape of the door the request was for, and never reaches the exception handlers.
+The rule itself is `BodyReader`, which the compiled reads' lane (gateway.fast_reads) applies
+to the requests it takes before this middleware runs.
 """
 
 from __future__ import annotations
@@ -24,60 +26,47 @@ logger = logging.getLogger("gateway")
 DRAIN_FACTOR = 8
 
 
-class _Refused(Exception):
+class BodyRefused(Exception):
+    """A body this app does not take: answered with `status` and `reason` (`refuse`)."""
+
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
 
 
-class _ClientGone(Exception):
-    pass
+class ClientGone(Exception):
+    """The client hung up before its body arrived whole."""
 
 
-class RequestBody:
-    """Buffer request bodies up to `max_bytes`, arriving within `timeout` seconds."""
+class BodyReader:
+    """The rule for request bodies: up to `max_bytes`, arriving within `timeout` seconds."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float) -> None:
-        self.app = app
+    def __init__(self, *, max_bytes: int, timeout: float) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is None and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)  # no body: nothing to wait for
-            return
-        try:
-            body = await self._read(declared, receive)
-        except _Refused as refused:
-            await self._refuse(scope, receive, send, refused)
-            return
-        except _ClientGone:
-            logger.info("client went away while sending %s %s", scope["method"], scope["path"])
-            return
-        delivered = False
+    async def refuse(
+        self, scope: Scope, receive: Receive, send: Send, refused: BodyRefused
+    ) -> None:
+        """Answer a refused body in the shape of the door it was for, closing the connection."""
+        response = refusal(
+            scope["path"],
+            refused.status,
+            f"body: {refused.reason}",
+            field="body",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:  # later calls wait for the disconnect, as streaming answers do
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _read(self, declared: bytes | None, receive: Receive) -> bytes:
+    async def read(self, declared: bytes | None, receive: Receive) -> bytes:
+        """The whole body; raises `BodyRefused` (answer it with `refuse`) or `ClientGone`."""
         if declared is not None:
             if not declared.isdigit():
-                raise _Refused(400, "Content-Length header is not a number")
+                raise BodyRefused(400, "Content-Length header is not a number")
             if int(declared) > self.max_bytes:
                 await self._drain(receive, received=0, declared=int(declared))
-                raise _Refused(413, self._too_large)
+                raise BodyRefused(413, self._too_large)
         chunks: list[bytes] = []
         received = 0
         deadline = time.monotonic() + self.timeout
@@ -90,7 +79,7 @@ class RequestBody:
             if received > self.max_bytes:
                 if more:
                     await self._drain(receive, received=received, declared=None)
-                raise _Refused(413, self._too_large)
+                raise BodyRefused(413, self._too_large)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -102,13 +91,13 @@ class RequestBody:
                 message = await receive()
         except TimeoutError:
             expected = f" of the {int(declared)} announced" if declared is not None else ""
-            raise _Refused(
+            raise BodyRefused(
                 400,
                 f"request body incomplete: {received} bytes{expected} arrived "
                 f"within {self.timeout:g} s",
             ) from None
         if message["type"] == "http.disconnect":
-            raise _ClientGone
+            raise ClientGone
         return message
 
     async def _drain(self, receive: Receive, *, received: int, declared: int | None) -> None:
@@ -123,19 +112,51 @@ class RequestBody:
                 received += len(message.get("body", b""))
                 if not message.get("more_body", False):
                     return
-        except (_Refused, _ClientGone):
+        except (BodyRefused, ClientGone):
             return
 
     @property
     def _too_large(self) -> str:
         return f"request body exceeds {self.max_bytes} bytes"
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, refused: _Refused) -> None:
-        response = refusal(
-            scope["path"],
-            refused.status,
-            f"body: {refused.reason}",
-            field="body",
-            headers={"Connection": "close"},
-        )
-        await response(scope, receive, send)
+
+class RequestBody:
+    """Buffer request bodies as `BodyReader` says, and hand the app the whole body."""
+
+    def __init__(self, app: ASGIApp, *, reader: BodyReader) -> None:
+        self.app = app
+        self.reader = reader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body: nothing to wait for
+            return
+        try:
+            body = await self.reader.read(declared, receive)
+        except BodyRefused as refused:
+            await self.reader.refuse(scope, receive, send, refused)
+            return
+        except ClientGone:
+            logger.info("client went away while sending %s %s", scope["method"], scope["path"])
+            return
+        await self.app(scope, replaying(body, receive), send)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` giving `body` whole, then waiting on `receive` (for the disconnect, as
+    streaming answers do)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

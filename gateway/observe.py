@@ -1,7 +1,9 @@
 """Outermost ASGI middleware: a request id for every request, the access line, the counts.
 
 Pure ASGI and cheap: one header scan, 16 random bytes, two context variables, and, after the
-answer, a dictionary lookup per counter. The route is the matched template (the router
+answer, a dictionary lookup per counter. The compiled GraphQL reads' lane (gateway.fast_reads)
+answers before this middleware runs, with the same id, headers and record (`Observation`,
+`Observations`). The route is the matched template (the router
 leaves it in the scope), never the raw path: a client can vary a path without end.
 """
 
@@ -50,62 +52,42 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     return os.urandom(16).hex()  # 32 hex digits, a quarter of uuid4().hex's cost
 
 
-class RequestObserver:
-    """Give each request (HTTP or WebSocket) an id, answer with it, log and count it."""
+class Observation:
+    """One request being observed: its id, what is learnt of it, when it began; the
+    context variables that carry the id and the info are set until `close`."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        access_log: bool,
-        metrics: bool,
-        unobserved: Collection[str] = (),
-    ) -> None:
-        self.app = app
+    __slots__ = ("_id_token", "_info_token", "header", "info", "started")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        rid = request_id(headers)
+        self.header = (HEADER, rid.encode())
+        self.info = RequestInfo(rid)
+        self.started = time.perf_counter()
+        self._info_token = CURRENT.set(self.info)
+        self._id_token = REQUEST_ID.set(rid)
+
+    def close(self) -> None:
+        REQUEST_ID.reset(self._id_token)
+        CURRENT.reset(self._info_token)
+
+
+# Where an observation opened before RequestObserver (gateway.fast_reads) waits for it.
+OPENED_KEY = "gateway.observation"
+
+
+class Observations:
+    """The access line and the counts of answered requests: one per app, shared by
+    RequestObserver and by the compiled reads' lane, which answers before it."""
+
+    def __init__(self, *, access_log: bool, metrics: bool) -> None:
         self.access_log = access_log
         self.counts = RequestCounts() if metrics else None
-        # Health checks and scrapes: neither logged nor counted.
-        self.unobserved = frozenset(unobserved)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
-        rid = request_id(scope["headers"])
-        header = (HEADER, rid.encode())
-        info = RequestInfo(rid)
-        info_token = CURRENT.set(info)
-        id_token = REQUEST_ID.set(rid)
-        status = 500
-        streaming = False
-        started = time.perf_counter()
-
-        async def sending(message: Message) -> None:
-            nonlocal status, streaming
-            what = message["type"]
-            if what == "http.response.start" or what == "websocket.accept":
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-                status = message.get("status", 101)
-                streaming = _is_event_stream(message)
-                if streaming:
-                    active_streams.inc()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            if streaming:
-                active_streams.dec()
-            if kind == "http" and scope["path"] not in self.unobserved:
-                self._observed(scope, info, status, time.perf_counter() - started)
-            REQUEST_ID.reset(id_token)
-            CURRENT.reset(info_token)
-
-    def _observed(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
-        route: BaseRoute | None = scope.get("route")
-        template = getattr(route, "path", None) or UNMATCHED
-        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+    def record(
+        self, *, method: str, template: str, info: RequestInfo, status: int, seconds: float
+    ) -> None:
+        """One answered request: counted, and logged when the access log is on."""
+        method = method if method in KNOWN_METHODS else "OTHER"
         if status >= 500:
             internal_errors.inc()
         if self.counts is not None:
@@ -134,6 +116,60 @@ class RequestObserver:
                     "user_id": info.user_id,
                 },
             )
+
+
+class RequestObserver:
+    """Give each request (HTTP or WebSocket) an id, answer with it, log and count it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        observations: Observations,
+        unobserved: Collection[str] = (),
+    ) -> None:
+        self.app = app
+        self.observations = observations
+        # Health checks and scrapes: neither logged nor counted.
+        self.unobserved = frozenset(unobserved)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        # A request the compiled reads' lane took and then left to the app keeps its id.
+        observation = scope.pop(OPENED_KEY, None) or Observation(scope["headers"])
+        header = observation.header
+        status = 500
+        streaming = False
+
+        async def sending(message: Message) -> None:
+            nonlocal status, streaming
+            what = message["type"]
+            if what == "http.response.start" or what == "websocket.accept":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+                status = message.get("status", 101)
+                streaming = _is_event_stream(message)
+                if streaming:
+                    active_streams.inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if streaming:
+                active_streams.dec()
+            if kind == "http" and scope["path"] not in self.unobserved:
+                route: BaseRoute | None = scope.get("route")
+                self.observations.record(
+                    method=scope["method"],
+                    template=getattr(route, "path", None) or UNMATCHED,
+                    info=observation.info,
+                    status=status,
+                    seconds=time.perf_counter() - observation.started,
+                )
+            observation.close()
 
 
 def _is_event_stream(message: Message) -> bool:

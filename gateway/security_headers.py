@@ -24,6 +24,9 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+# What an API answer without a CSP of its own ends up with (the compiled reads' lane,
+# gateway.fast_reads, writes its answers' headers whole, before this middleware).
+API_HEADERS: tuple[tuple[bytes, bytes], ...] = ((CSP, API_CSP), *HEADERS)
 
 
 class SecurityHeaders:

@@ -147,6 +147,15 @@ async def test_answers_name_only_an_allowed_origin(
         exposed
     )
     assert "access-control-allow-origin" not in other.headers
+    # A GraphQL read too (on PostgreSQL a compiled one, which the lane leaves to CORS).
+    read = {"query": "{ me { id } }"}
+    allowed = await client.post("/graphql", json=read, headers={**alice.headers, "Origin": ALLOWED})
+    other = await client.post("/graphql", json=read, headers={**alice.headers, "Origin": OTHER})
+    assert allowed.json() == other.json() == {"data": {"me": {"id": alice.user_id}}}
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert "access-control-allow-origin" not in other.headers
+    assert_secured(allowed)
+    assert_secured(other)
 
 
 async def test_websockets_from_another_origin_are_refused(app: Starlette, alice: Account) -> None:

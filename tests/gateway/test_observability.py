@@ -25,7 +25,7 @@ from gateway.log_config import JsonFormatter, configure_logging
 from gateway.metrics import MAX_OPERATIONS, RequestCounts
 from gateway.providers import EchoProvider, ProviderRegistry
 from gateway.settings import Settings, load_settings
-from tests.conftest import BACKEND, empty_database
+from tests.conftest import BACKEND, empty_database, needs_compiled_reads
 from tests.factories import Account, create_session, make_account, make_config, send
 from tests.rest.test_errors import BrokenProvider
 from tests.servers import scratch_database_async
@@ -309,6 +309,49 @@ async def test_json_log_lines_and_the_access_line(settings: Settings) -> None:
     assert extra["answer"] == 42 and extra["level"] == "warning"
     text = "\n".join(orjson.dumps(line).decode() for line in lines if line["logger"] != "httpx")
     assert secret_words not in text and alice.key not in text and session_id not in text
+
+
+@needs_compiled_reads
+async def test_the_compiled_lane_logs_and_counts_each_request_once_under_its_id(
+    settings: Settings,
+) -> None:
+    """A read the lane answers, and one it hands on to Strawberry (an invalid document),
+    are each logged once, under the client's id, with the caller and the operation."""
+    async with served(settings, log_format="json", access_log=True) as client:
+        alice = await make_account("alice")
+        before = await scrape(client)
+        async with log_lines() as written:
+            answered = await client.post(
+                "/graphql",
+                json={"query": "query Mine { me { id } }"},
+                headers={**alice.headers, "X-Request-ID": "lane-1"},
+            )
+            handed_on = await client.post(
+                "/graphql",
+                json={"query": "query Wrong { me { nope } }"},
+                headers={**alice.headers, "X-Request-ID": "lane-2"},
+            )
+        after = await scrape(client)
+    assert answered.json() == {"data": {"me": {"id": alice.user_id}}}
+    assert "errors" in handed_on.json()
+    assert [answered.headers["x-request-id"], handed_on.headers["x-request-id"]] == [
+        "lane-1",
+        "lane-2",
+    ]
+    lines = [orjson.loads(line) for line in written.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "gateway.access"]
+    assert sorted(
+        (line["request_id"], line["operation"], line["status"], line["user_id"]) for line in access
+    ) == [
+        ("lane-1", "Mine", 200, alice.user_id),
+        ("lane-2", "Wrong", handed_on.status_code, alice.user_id),
+    ]
+    grown = value(after, "http_requests_total", route="graphql:Mine", method="POST", status="200")
+    assert (
+        grown
+        - value(before, "http_requests_total", route="graphql:Mine", method="POST", status="200")
+        == 1
+    )
 
 
 async def test_text_log_lines_name_the_request(settings: Settings) -> None:
