@@ -93,12 +93,15 @@ class FastReads:
         try:
             body = await self.body.read(declared, receive)
         except BodyRefused as refused:
-            await self.body.refuse(scope, receive, _with_headers(send, observation), refused)
-            self._record(observation, refused.status)
+            try:
+                await self.body.refuse(scope, receive, _with_headers(send, observation), refused)
+            finally:
+                self._record(observation, refused.status)
             return
         except ClientGone:
             logger.info("client went away while sending POST %s", PATH)
-            observation.close()
+            # Recorded as RequestObserver records a request that got no answer.
+            self._record(observation, 500)
             return
         text = await self._answer(scope, body, authorization.decode("latin-1"))
         if text is None:
