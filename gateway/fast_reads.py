@@ -68,18 +68,24 @@ class FastReads:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        authorization = declared = None
-        json_body = False
+        # As the stack reads them: the first Authorization and Content-Type (Starlette's
+        # Headers), the last Content-Length (RequestBody).
+        authorization = declared = content_type = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                authorization = value
+                if authorization is None:
+                    authorization = value
             elif name == b"content-length":
                 declared = value
             elif name == b"content-type":
-                json_body = value.split(b";")[0].strip().lower() == _JSON
+                if content_type is None:
+                    content_type = value
             elif name == b"origin" and self.cors:
-                json_body = False
+                content_type = None
                 break
+        json_body = (
+            content_type is not None and content_type.split(b";")[0].strip().lower() == _JSON
+        )
         if (
             authorization is None  # Strawberry answers (UNAUTHENTICATED, or no one needed)
             or not json_body

@@ -1,10 +1,13 @@
 """Outermost ASGI middleware: a request id for every request, the access line, the counts.
 
 Pure ASGI and cheap: one header scan, 16 random bytes, two context variables, and, after the
-answer, a dictionary lookup per counter. The compiled GraphQL reads' lane (gateway.fast_reads)
-answers before this middleware runs, with the same id, headers and record (`Observation`,
-`Observations`). The route is the matched template (the router
+answer, a dictionary lookup per counter. The route is the matched template (the router
 leaves it in the scope), never the raw path: a client can vary a path without end.
+
+The compiled GraphQL reads' lane (gateway.fast_reads) runs in front of this middleware and
+answers with the same parts: an `Observation` (the id, the context variables) and the app's
+one `Observations` (the access line, the counts); a request it hands on keeps its
+observation, which RequestObserver adopts.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ async def compare(
     fast: httpx.AsyncClient,
     reference: httpx.AsyncClient,
     body: dict[str, Any],
-    headers: dict[str, str],
+    headers: dict[str, str] | list[tuple[str, str]],
 ) -> tuple[str | None, bool]:
     """A difference between the two answers (None if equal bytes), and whether the
     compiled path answered."""
@@ -145,6 +145,25 @@ def answer_headers(answer: httpx.Response) -> list[tuple[str, str]]:
         (name, "<id>" if name == "x-request-id" else value)
         for name, value in answer.headers.multi_items()
     )
+
+
+@needs_compiled_reads
+async def test_repeated_headers_are_read_as_strawberry_reads_them(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    strawberry_client: httpx.AsyncClient,
+    alice: Account,
+) -> None:
+    """The first Authorization and Content-Type count, on both paths."""
+    body = {"query": "{ me { id name } }"}
+    mine, wrong = f"Bearer {alice.key}", "Bearer cgw_not-a-key"
+    for headers in (
+        [("Authorization", wrong), ("Authorization", mine)],
+        [("Authorization", mine), ("Authorization", wrong)],
+        [("Authorization", mine), ("Content-Type", "text/plain")],
+    ):
+        difference, _ = await compare(app, client, strawberry_client, body, headers)
+        assert difference is None, (headers, difference)
 
 
 @needs_compiled_reads
