@@ -680,10 +680,19 @@ def build_cases(
     return cases
 
 
+def floor_cases(cases: list[Case]) -> list[Case]:
+    """The floor's cases: the gateway's GraphQL requests, the same bytes."""
+    return [
+        Case(case.query, FLOOR, case.requests)
+        for case in cases
+        if case.target == GATEWAY and case.requests[0].path == "/graphql"
+    ]
+
+
 def floor_statements(cases: list[Case], accounts: list[Account]) -> Statements:
-    """For each GraphQL request of the gateway's cases, the statement and parameters the
-    gateway's compiled path binds for it (schema.compiled, with the default limits the
-    bench's gateway runs with), keyed as bench/stack_floor.py looks them up."""
+    """For each request of the floor's `cases`, the statement and parameters the gateway's
+    compiled path binds for it (schema.compiled, with the default limits the bench's
+    gateway runs with), keyed as bench/stack_floor.py looks them up."""
     callers = {
         f"Bearer {account.key}": Caller(user_id=account.user_id, name="bench", role=Role.USER)
         for account in accounts
@@ -691,8 +700,6 @@ def floor_statements(cases: list[Case], accounts: list[Account]) -> Statements:
     reads = build_compiled_reads(build_schema(), cache_size=len(QUERIES))
     statements: Statements = {}
     for case in cases:
-        if case.target != GATEWAY or case.requests[0].path != "/graphql":
-            continue
         for request in case.requests:
             body = json.loads(request.body)
             prepared = reads.prepare(body["query"], None, body.get("variables") or {})
@@ -701,15 +708,6 @@ def floor_statements(cases: list[Case], accounts: list[Account]) -> Statements:
             params = prepared.plan.bind(callers[request.authorization], prepared.variables)
             statements[(request.authorization, request.body)] = (prepared.plan.sql, params)
     return statements
-
-
-def floor_cases(cases: list[Case]) -> list[Case]:
-    """The floor's cases: the gateway's GraphQL requests, the same bytes."""
-    return [
-        Case(case.query, FLOOR, case.requests)
-        for case in cases
-        if case.target == GATEWAY and case.requests[0].path == "/graphql"
-    ]
 
 
 QUERIES = (
@@ -1334,11 +1332,12 @@ async def main() -> int:
         )
         if not options.no_floor:
             progress("starting the stack's floor (bench/stack_floor.py)...")
-            statements = floor_statements(cases, [*seeded.accounts, seeded.deep])
+            floor = floor_cases(cases)
+            statements = floor_statements(floor, [*seeded.accounts, seeded.deep])
             servers[FLOOR] = await stack.enter_async_context(
                 floor_process(url, logs, options.pool, statements)
             )
-            cases += floor_cases(cases)
+            cases += floor
         for number, case in enumerate(cases):
             case.file = logs / f"requests-{number}.tsv"
             case.file.write_text("".join(r.line() + "\n" for r in case.requests))

@@ -18,10 +18,7 @@ async def read_text(sql: str, params: Sequence[object]) -> str | None:
     # a loop check and a lock-guarded pool check to every acquire, about 5% of the CPU of
     # a compiled read. Before the pool exists (the first statement), Tortoise makes it.
     pool = getattr(client, "_pool", None)
-    if pool is None:
-        async with client.acquire_connection() as connection:
-            text: str | None = await connection.fetchval(sql, *params)
-            return text
-    async with pool.acquire() as connection:
-        text = await connection.fetchval(sql, *params)
+    acquired = client.acquire_connection() if pool is None else pool.acquire()
+    async with acquired as connection:
+        text: str | None = await connection.fetchval(sql, *params)
         return text
